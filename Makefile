@@ -1,0 +1,124 @@
+# stripe-sync: nginx module + companion tool.
+#
+#   make            build the nginx module and the unit tests
+#   make deps       install the Debian packages the build and tests need
+#   make test       deps, build, then every test with prove
+#   make test-asan  the unit tests under AddressSanitizer + UBSan
+#   make test-valgrind  the integration tests with nginx under memcheck
+#   make fuzz       libFuzzer runs (FUZZ_SECONDS each)
+#   make run        Redis + nginx with the module on 127.0.0.1:8080
+#   make bench      benchmarks (bench/), not tests
+
+BUILD        ?= build
+NGINX_SRC    ?= /usr/share/nginx/src
+CC           ?= cc
+OPT          ?= -O2
+CFLAGS       ?= $(OPT) -g
+WARN          = -Wall -Wextra -Werror
+XCFLAGS       = -std=gnu99 -D_GNU_SOURCE -Isrc -It/unit $(WARN) $(CFLAGS) \
+                $(SANITIZE)
+LIBS          = -lyajl -lcrypto -lm
+FUZZ_SECONDS ?= 20
+
+MODULE_SO     = $(BUILD)/ngx_http_stripe_sync_module.so
+MODULE_SRCS   = $(wildcard ngx_stripe_sync_module/*.c ngx_stripe_sync_module/*.h)
+
+# Code shared by the module and the tool: no nginx in here.
+SHARED_SRCS   = src/stripe_sig.c src/action.c
+SHARED_HDRS   = src/stripe_sig.h src/action.h src/enqueue_script.h
+
+UNIT_SRCS     = $(wildcard t/unit/*.c)
+UNIT_BINS     = $(patsubst t/unit/%.c,$(BUILD)/t/unit-%,$(UNIT_SRCS))
+
+FUZZ_SRCS     = $(wildcard t/fuzz/*.c)
+FUZZ_BINS     = $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/fuzz-%,$(FUZZ_SRCS))
+
+DEB_PACKAGES  = build-essential dpkg-dev nginx nginx-dev libssl-dev \
+                libyajl-dev libhiredis-dev libcurl4-openssl-dev libconfig-dev \
+                redis-server redis-tools perl clang libclang-rt-14-dev \
+                valgrind wrk curl
+
+.PHONY: all module unit deps test test-unit test-integration test-asan \
+        test-valgrind fuzz fuzz-short run bench clean
+
+all: module unit
+
+module: $(MODULE_SO)
+
+# Configured exactly as Debian builds its own dynamic modules (SPEC 9).
+$(BUILD)/nginx/Makefile: config
+	@mkdir -p $(BUILD)/nginx
+	cd $(NGINX_SRC) && . ./conf_flags && ./configure \
+	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(BUILD)/nginx \
+	    > $(CURDIR)/$(BUILD)/nginx/configure.log
+
+$(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS) $(SHARED_SRCS) $(SHARED_HDRS)
+	$(MAKE) -f $(CURDIR)/$(BUILD)/nginx/Makefile -C $(NGINX_SRC) modules
+	cp $(BUILD)/nginx/ngx_http_stripe_sync_module.so $@
+
+unit: $(UNIT_BINS)
+
+$(BUILD)/t/unit-%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -o $@ $< $(SHARED_SRCS) $(LIBS)
+
+# Idempotent: installs only what is missing.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	    echo "deps: all Debian packages present"; \
+	fi
+
+test: deps all fuzz-short
+	prove $(addprefix ./,$(UNIT_BINS)) t/
+
+test-unit: unit
+	prove $(addprefix ./,$(UNIT_BINS))
+
+test-integration: module
+	prove t/
+
+test-asan:
+	$(MAKE) BUILD=$(BUILD)/asan OPT=-O1 \
+	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    unit
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    prove $(addprefix ./$(BUILD)/asan/t/unit-,$(notdir $(UNIT_SRCS:.c=)))
+
+test-valgrind: module
+	STRIPE_SYNC_VALGRIND=1 prove t/
+
+$(BUILD)/fuzz/fuzz-%: t/fuzz/%.c $(SHARED_SRCS) $(SHARED_HDRS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu99 -D_GNU_SOURCE -Isrc -g -O1 $(WARN) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $@ $< $(SHARED_SRCS) $(LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    t/fuzz/run $$f $(FUZZ_SECONDS) || exit 1; \
+	done
+
+fuzz-short: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    t/fuzz/run $$f 20 || exit 1; \
+	done
+
+run: deps module
+	t/run-stack
+
+bench: all
+	bench/ingest
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,80 @@
+/*
+ * stripe_sig.h - verification of the Stripe-Signature webhook header.
+ *
+ * Header: "t=<unix>,v1=<hex>[,v1=<hex>...][,v0=<hex>]". The signed string is
+ * "<t>.<raw body>", HMAC-SHA256 keyed with the whole "whsec_..." secret, in
+ * lowercase hex. An event is genuine when ANY v1 value matches ANY secret and
+ * |now - t| <= tolerance. Other schemes are ignored. Digests are compared in
+ * constant time.
+ *
+ * Pure C: no nginx, no allocation. Shared by the nginx module and the tool.
+ */
+
+#ifndef STRIPE_SIG_H
+#define STRIPE_SIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define STRIPE_SIG_MAX_V1      16   /* v1 values kept; more are refused */
+#define STRIPE_SIG_HEX_LEN     64   /* hex digits of a SHA-256 digest */
+#define STRIPE_SIG_HEADER_MAX  4096 /* longest header we accept */
+
+typedef enum {
+    STRIPE_SIG_OK = 0,
+    STRIPE_SIG_ERR_MISSING,       /* no header, or empty */
+    STRIPE_SIG_ERR_MALFORMED,     /* not "key=value" pairs, bad t, bad hex */
+    STRIPE_SIG_ERR_NO_TIMESTAMP,  /* no t= */
+    STRIPE_SIG_ERR_NO_V1,         /* no v1= (v0 alone does not count) */
+    STRIPE_SIG_ERR_TOLERANCE,     /* |now - t| > tolerance */
+    STRIPE_SIG_ERR_MISMATCH,      /* no v1 matched any secret */
+    STRIPE_SIG_ERR_NO_SECRET      /* caller passed no secret */
+} stripe_sig_status;
+
+/* A parsed header. The digests are decoded from hex. */
+typedef struct {
+    int64_t        timestamp;
+    size_t         nv1;
+    unsigned char  v1[STRIPE_SIG_MAX_V1][32];
+} stripe_sig_header;
+
+/* A secret: bytes, not necessarily NUL-terminated. */
+typedef struct {
+    const unsigned char  *data;
+    size_t                len;
+} stripe_sig_secret;
+
+/*
+ * Parses a header. On error returns the status and, when reason is not NULL,
+ * points *reason at a static sentence naming what was wrong, e.g.
+ * "Stripe-Signature v1 value is not 64 hex digits".
+ */
+stripe_sig_status stripe_sig_parse(const char *header, size_t len,
+    stripe_sig_header *out, const char **reason);
+
+/*
+ * Verifies a parsed header against a body and the configured secrets.
+ * tolerance is in seconds; 0 disables the time check.
+ */
+stripe_sig_status stripe_sig_check(const stripe_sig_header *h,
+    const unsigned char *body, size_t body_len,
+    const stripe_sig_secret *secrets, size_t nsecrets,
+    int64_t now, int64_t tolerance, const char **reason);
+
+/* Parse then check: the whole verification in one call. */
+stripe_sig_status stripe_sig_verify(const char *header, size_t header_len,
+    const unsigned char *body, size_t body_len,
+    const stripe_sig_secret *secrets, size_t nsecrets,
+    int64_t now, int64_t tolerance, const char **reason);
+
+/*
+ * Computes the v1 signature of body at timestamp t with secret, as 64
+ * lowercase hex digits plus a NUL into hex (used by "stripe-sync send" and
+ * the tests).
+ */
+int stripe_sig_sign(const stripe_sig_secret *secret, int64_t t,
+    const unsigned char *body, size_t body_len,
+    char hex[STRIPE_SIG_HEX_LEN + 1]);
+
+#endif /* STRIPE_SIG_H */
