@@ -9,6 +9,8 @@
 #   make run        Redis + nginx with the module on 127.0.0.1:8080
 #   make bench      benchmarks (bench/), not tests
 
+SHELL        := /bin/bash
+
 BUILD        ?= build
 NGINX_SRC    ?= /usr/share/nginx/src
 CC           ?= cc

@@ -1,0 +1,944 @@
+
+/*
+ * Copyright (C) stripe-sync contributors
+ *
+ * Directives, configuration and variables of ngx_http_stripe_sync_module.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
+#include "ngx_http_stripe_sync_module.h"
+#include "enqueue_script.h"
+
+
+static ngx_int_t ngx_http_stripe_sync_add_variables(ngx_conf_t *cf);
+static void *ngx_http_stripe_sync_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_stripe_sync_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_stripe_sync_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_stripe_sync_init_process(ngx_cycle_t *cycle);
+static void ngx_http_stripe_sync_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_stripe_sync(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_stripe_sync_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_stripe_sync_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_stripe_sync_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_stripe_sync_prefix_check(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_int_t ngx_http_stripe_sync_read_file(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *content);
+static char *ngx_http_stripe_sync_prepare(ngx_conf_t *cf,
+    ngx_http_stripe_sync_loc_conf_t *conf);
+static ngx_http_stripe_sync_redis_t *ngx_http_stripe_sync_redis_get(
+    ngx_conf_t *cf, ngx_http_stripe_sync_loc_conf_t *conf,
+    ngx_str_t *password);
+static ngx_int_t ngx_http_stripe_sync_key(ngx_conf_t *cf, ngx_str_t *key,
+    ngx_str_t *prefix, const char *suffix);
+
+static ngx_int_t ngx_http_stripe_sync_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_enum_t  ngx_http_stripe_sync_livemodes[] = {
+    { ngx_string("any"), NGX_HTTP_STRIPE_SYNC_LIVEMODE_ANY },
+    { ngx_string("live"), NGX_HTTP_STRIPE_SYNC_LIVEMODE_LIVE },
+    { ngx_string("test"), NGX_HTTP_STRIPE_SYNC_LIVEMODE_TEST },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_post_t  ngx_http_stripe_sync_prefix_post = {
+    ngx_http_stripe_sync_prefix_check
+};
+
+
+static ngx_command_t  ngx_http_stripe_sync_commands[] = {
+
+    { ngx_string("stripe_sync"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_stripe_sync,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("stripe_sync_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_stripe_sync_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("stripe_sync_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, redis_addr),
+      NULL },
+
+    { ngx_string("stripe_sync_redis_password_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, redis_password_file),
+      NULL },
+
+    { ngx_string("stripe_sync_redis_db"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, redis_db),
+      NULL },
+
+    { ngx_string("stripe_sync_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("stripe_sync_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, prefix),
+      &ngx_http_stripe_sync_prefix_post },
+
+    { ngx_string("stripe_sync_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_stripe_sync_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("stripe_sync_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_stripe_sync_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("stripe_sync_tolerance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, tolerance),
+      NULL },
+
+    { ngx_string("stripe_sync_livemode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, livemode),
+      &ngx_http_stripe_sync_livemodes },
+
+    { ngx_string("stripe_sync_dedup_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, dedup_ttl),
+      NULL },
+
+    { ngx_string("stripe_sync_events"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_str_array_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_stripe_sync_loc_conf_t, events),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_stripe_sync_module_ctx = {
+    ngx_http_stripe_sync_add_variables,    /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_stripe_sync_create_main_conf, /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_stripe_sync_create_loc_conf,  /* create location configuration */
+    ngx_http_stripe_sync_merge_loc_conf    /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_stripe_sync_module = {
+    NGX_MODULE_V1,
+    &ngx_http_stripe_sync_module_ctx,      /* module context */
+    ngx_http_stripe_sync_commands,         /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_stripe_sync_init_process,     /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_stripe_sync_exit_process,     /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_stripe_sync_vars[] = {
+
+    { ngx_string("stripe_sync_event_id"), NULL,
+      ngx_http_stripe_sync_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("stripe_sync_event_type"), NULL,
+      ngx_http_stripe_sync_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("stripe_sync_result"), NULL,
+      ngx_http_stripe_sync_variable, 2,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_stripe_sync_result_names[] = {
+    ngx_null_string,
+    ngx_string("queued"),
+    ngx_string("duplicate"),
+    ngx_string("ignored"),
+    ngx_string("rejected"),
+    ngx_string("unavailable")
+};
+
+
+static ngx_int_t
+ngx_http_stripe_sync_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_stripe_sync_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_stripe_sync_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                   *s;
+    ngx_http_stripe_sync_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_stripe_sync_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case 0:
+        s = &ctx->event_id;
+        break;
+
+    case 1:
+        s = &ctx->event_type;
+        break;
+
+    default:
+        s = &ngx_http_stripe_sync_result_names[ctx->result];
+        break;
+    }
+
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_stripe_sync_create_main_conf(ngx_conf_t *cf)
+{
+    u_char                            *p;
+    unsigned int                       n, i;
+    unsigned char                      md[EVP_MAX_MD_SIZE];
+    ngx_http_stripe_sync_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_stripe_sync_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     smcf->shm_zone = NULL;
+     *     smcf->counters = NULL;
+     */
+
+    if (ngx_array_init(&smcf->servers, cf->pool, 2,
+                       sizeof(ngx_http_stripe_sync_redis_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    ngx_str_set(&smcf->script, ENQUEUE_SCRIPT);
+
+    /* EVALSHA names the script by the SHA1 of its text */
+    if (EVP_Digest(smcf->script.data, smcf->script.len, md, &n, EVP_sha1(),
+                   NULL)
+        != 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "stripe_sync: SHA1 of the enqueue script failed");
+        return NULL;
+    }
+
+    p = smcf->script_sha;
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "%02xd", md[i]);
+    }
+    *p = '\0';
+
+    return smcf;
+}
+
+
+static void *
+ngx_http_stripe_sync_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_stripe_sync_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_stripe_sync_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->enable = 0;
+     *     conf->enable_file = { 0, NULL };
+     *     conf->redis_addr = { 0, NULL };
+     *     conf->redis_password_file = { 0, NULL };
+     *     conf->prefix = { 0, NULL };
+     *     conf->sig_secrets = NULL;
+     *     conf->nsig_secrets = 0;
+     *     conf->redis = NULL;
+     *     conf->key_* = { 0, NULL };
+     */
+
+    conf->redis_db = NGX_CONF_UNSET;
+    conf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    conf->secrets = NGX_CONF_UNSET_PTR;
+    conf->tolerance = NGX_CONF_UNSET;
+    conf->livemode = NGX_CONF_UNSET_UINT;
+    conf->dedup_ttl = NGX_CONF_UNSET;
+    conf->events = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_stripe_sync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_stripe_sync_loc_conf_t *prev = parent;
+    ngx_http_stripe_sync_loc_conf_t *conf = child;
+
+    ngx_conf_merge_str_value(conf->redis_addr, prev->redis_addr, "");
+    ngx_conf_merge_str_value(conf->redis_password_file,
+                             prev->redis_password_file, "");
+    ngx_conf_merge_value(conf->redis_db, prev->redis_db, 0);
+    ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 2000);
+    ngx_conf_merge_str_value(conf->prefix, prev->prefix, "stripe_sync");
+    ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
+    ngx_conf_merge_sec_value(conf->tolerance, prev->tolerance, 300);
+    ngx_conf_merge_uint_value(conf->livemode, prev->livemode,
+                              NGX_HTTP_STRIPE_SYNC_LIVEMODE_ANY);
+    ngx_conf_merge_sec_value(conf->dedup_ttl, prev->dedup_ttl, 30 * 86400);
+    ngx_conf_merge_ptr_value(conf->events, prev->events, NULL);
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_stripe_sync_prepare(cf, conf);
+}
+
+
+/*
+ * Runs once per location with "stripe_sync", after inheritance: checks that
+ * nothing is missing and builds what requests need, so they build nothing.
+ */
+
+static char *
+ngx_http_stripe_sync_prepare(ngx_conf_t *cf,
+    ngx_http_stripe_sync_loc_conf_t *conf)
+{
+    u_char                *p, *last;
+    ngx_str_t             *secret, password;
+    ngx_uint_t             i;
+
+    if (conf->redis_addr.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"stripe_sync\" in %V:%ui has no Redis: "
+                      "set \"stripe_sync_redis\"",
+                      &conf->enable_file, conf->enable_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->secrets == NULL || conf->secrets->nelts == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"stripe_sync\" in %V:%ui has no webhook secret: "
+                      "set \"stripe_sync_secret\" or "
+                      "\"stripe_sync_secret_file\"",
+                      &conf->enable_file, conf->enable_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->dedup_ttl <= 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"stripe_sync_dedup_ttl\" must be at least 1s "
+                      "for \"stripe_sync\" in %V:%ui",
+                      &conf->enable_file, conf->enable_line);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->nsig_secrets = conf->secrets->nelts;
+    conf->sig_secrets = ngx_palloc(cf->pool,
+                                   conf->nsig_secrets
+                                   * sizeof(stripe_sig_secret));
+    if (conf->sig_secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    secret = conf->secrets->elts;
+    for (i = 0; i < conf->nsig_secrets; i++) {
+        conf->sig_secrets[i].data = secret[i].data;
+        conf->sig_secrets[i].len = secret[i].len;
+    }
+
+    ngx_str_null(&password);
+
+    if (conf->redis_password_file.len) {
+        if (ngx_http_stripe_sync_read_file(cf, &conf->redis_password_file,
+                                           &password)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        /* the password is the first line */
+        last = password.data + password.len;
+        for (p = password.data; p < last; p++) {
+            if (*p == '\r' || *p == '\n') {
+                break;
+            }
+        }
+
+        password.len = p - password.data;
+
+        if (password.len == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "stripe_sync_redis_password_file \"%V\" is empty",
+                          &conf->redis_password_file);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    conf->redis = ngx_http_stripe_sync_redis_get(cf, conf, &password);
+    if (conf->redis == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_stripe_sync_key(cf, &conf->key_seen, &conf->prefix, ":seen:")
+        != NGX_OK
+        || ngx_http_stripe_sync_key(cf, &conf->key_queue, &conf->prefix,
+                                    ":queue")
+           != NGX_OK
+        || ngx_http_stripe_sync_key(cf, &conf->key_customers, &conf->prefix,
+                                    ":customers")
+           != NGX_OK
+        || ngx_http_stripe_sync_key(cf, &conf->key_stats, &conf->prefix,
+                                    ":stats")
+           != NGX_OK
+        || ngx_http_stripe_sync_key(cf, &conf->key_once, &conf->prefix,
+                                    ":once:")
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->ttl.data = ngx_pnalloc(cf->pool, NGX_TIME_T_LEN + 1);
+    if (conf->ttl.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->ttl.len = ngx_sprintf(conf->ttl.data, "%T", conf->dedup_ttl)
+                    - conf->ttl.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "{P}" + suffix: the braces keep every key in one Redis Cluster slot */
+
+static ngx_int_t
+ngx_http_stripe_sync_key(ngx_conf_t *cf, ngx_str_t *key, ngx_str_t *prefix,
+    const char *suffix)
+{
+    size_t  len;
+
+    len = ngx_strlen(suffix);
+
+    key->data = ngx_pnalloc(cf->pool, prefix->len + 2 + len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "{%V}%s", prefix, suffix) - key->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_stripe_sync_redis_t *
+ngx_http_stripe_sync_redis_get(ngx_conf_t *cf,
+    ngx_http_stripe_sync_loc_conf_t *conf, ngx_str_t *password)
+{
+    u_char                             *p;
+    ngx_url_t                           u;
+    ngx_uint_t                          i;
+    ngx_str_t                           host, unix_path;
+    ngx_int_t                           port;
+    ngx_http_stripe_sync_redis_t       *redis, **rp;
+    ngx_http_stripe_sync_main_conf_t   *smcf;
+
+    ngx_str_null(&host);
+    ngx_str_null(&unix_path);
+    port = 0;
+
+    if (conf->redis_addr.len > 5
+        && ngx_strncmp(conf->redis_addr.data, "unix:", 5) == 0)
+    {
+        unix_path.len = conf->redis_addr.len - 5;
+        unix_path.data = ngx_pnalloc(cf->pool, unix_path.len + 1);
+        if (unix_path.data == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(unix_path.data, conf->redis_addr.data + 5, unix_path.len);
+        unix_path.data[unix_path.len] = '\0';
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = conf->redis_addr;
+        u.default_port = 6379;
+
+        /* resolved here: hiredis 0.14 would resolve with a blocking call */
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "invalid Redis address \"%V\" in "
+                          "\"stripe_sync_redis\"%s%s",
+                          &conf->redis_addr, u.err ? ": " : "",
+                          u.err ? u.err : "");
+            return NULL;
+        }
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        host.data = p;
+        host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                 p, NGX_SOCKADDR_STRLEN, 0);
+        p[host.len] = '\0';
+        port = u.port;
+    }
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_stripe_sync_module);
+
+    /* one connection per distinct Redis, shared by every location */
+    rp = smcf->servers.elts;
+    for (i = 0; i < smcf->servers.nelts; i++) {
+        redis = rp[i];
+
+        if (redis->port == port
+            && redis->db == conf->redis_db
+            && redis->host.len == host.len
+            && ngx_strncmp(redis->host.data, host.data, host.len) == 0
+            && redis->unix_path.len == unix_path.len
+            && ngx_strncmp(redis->unix_path.data, unix_path.data,
+                           unix_path.len) == 0
+            && redis->password.len == password->len
+            && ngx_strncmp(redis->password.data, password->data,
+                           password->len) == 0)
+        {
+            return redis;
+        }
+    }
+
+    redis = ngx_pcalloc(cf->pool, sizeof(ngx_http_stripe_sync_redis_t));
+    if (redis == NULL) {
+        return NULL;
+    }
+
+    redis->name = conf->redis_addr;
+    redis->host = host;
+    redis->port = port;
+    redis->unix_path = unix_path;
+    redis->password = *password;
+    redis->db = conf->redis_db;
+
+    rp = ngx_array_push(&smcf->servers);
+    if (rp == NULL) {
+        return NULL;
+    }
+
+    *rp = redis;
+
+    return redis;
+}
+
+
+static char *
+ngx_http_stripe_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_stripe_sync_loc_conf_t *sscf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (sscf->enable) {
+        return "is duplicate";
+    }
+
+    sscf->enable = 1;
+    sscf->enable_file = cf->conf_file->file.name;
+    sscf->enable_line = cf->conf_file->line;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_stripe_sync_handler;
+
+    if (ngx_http_stripe_sync_status_init_zone(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_stripe_sync_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_stripe_sync_status_handler;
+
+    if (ngx_http_stripe_sync_status_init_zone(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_stripe_sync_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_stripe_sync_loc_conf_t *sscf = conf;
+
+    ngx_str_t  *value, *s;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes an empty secret";
+    }
+
+    if (sscf->secrets == NGX_CONF_UNSET_PTR) {
+        sscf->secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (sscf->secrets == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    s = ngx_array_push(sscf->secrets);
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *s = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* one secret per line; blank lines and lines starting with '#' skipped */
+
+static char *
+ngx_http_stripe_sync_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_stripe_sync_loc_conf_t *sscf = conf;
+
+    u_char      *p, *start, *end, *last;
+    ngx_str_t   *value, content, *s;
+    ngx_uint_t   n;
+
+    value = cf->args->elts;
+
+    if (ngx_http_stripe_sync_read_file(cf, &value[1], &content) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (sscf->secrets == NGX_CONF_UNSET_PTR) {
+        sscf->secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (sscf->secrets == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    n = 0;
+    last = content.data + content.len;
+
+    for (p = content.data; p < last; p = end + 1) {
+        end = ngx_strlchr(p, last, '\n');
+        if (end == NULL) {
+            end = last;
+        }
+
+        start = p;
+        while (start < end && (*start == ' ' || *start == '\t')) {
+            start++;
+        }
+
+        p = end;
+        while (p > start
+               && (p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\r'))
+        {
+            p--;
+        }
+
+        if (p == start || *start == '#') {
+            continue;
+        }
+
+        s = ngx_array_push(sscf->secrets);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        s->data = start;
+        s->len = p - start;
+        n++;
+    }
+
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "stripe_sync_secret_file \"%V\" holds no secret",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Reads a whole small file at configuration time into cf->pool, and warns
+ * when it is readable by others: it holds a secret.
+ */
+
+static ngx_int_t
+ngx_http_stripe_sync_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *content)
+{
+    ssize_t          n;
+    ngx_str_t        path;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open secret file \"%V\"", &path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", &path);
+        goto failed;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" is not a regular file", &path);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > 65536) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" is larger than 64k", &path);
+        goto failed;
+    }
+
+    if (fi.st_mode & S_IROTH) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "secret file \"%V\" is readable by others", &path);
+    }
+
+    content->len = (size_t) ngx_file_size(&fi);
+    content->data = ngx_pnalloc(cf->pool, content->len + 1);
+    if (content->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, content->data, content->len, 0);
+
+    if (n == NGX_ERROR || (size_t) n != content->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read secret file \"%V\"", &path);
+        goto failed;
+    }
+
+    content->data[n] = '\0';
+
+    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &path);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &path);
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the prefix goes inside "{...}": a brace would break the hash tag */
+
+static char *
+ngx_http_stripe_sync_prefix_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *prefix = data;
+
+    ngx_uint_t  i;
+
+    if (prefix->len == 0) {
+        return "takes an empty prefix";
+    }
+
+    for (i = 0; i < prefix->len; i++) {
+        if (prefix->data[i] == '{' || prefix->data[i] == '}'
+            || prefix->data[i] <= ' ' || prefix->data[i] >= 0x7f)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid prefix \"%V\": no braces, spaces "
+                               "or non-ASCII characters", prefix);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_stripe_sync_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_stripe_sync_redis_t     **rp;
+    ngx_http_stripe_sync_main_conf_t  *smcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_stripe_sync_module);
+    if (smcf == NULL) {
+        return NGX_OK;
+    }
+
+    rp = smcf->servers.elts;
+    for (i = 0; i < smcf->servers.nelts; i++) {
+        rp[i]->log = cycle->log;
+
+        /* a failed connect is retried from a timer: not fatal here */
+        (void) ngx_http_stripe_sync_redis_connect(rp[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_stripe_sync_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_stripe_sync_redis_t     **rp;
+    ngx_http_stripe_sync_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_stripe_sync_module);
+    if (smcf == NULL) {
+        return;
+    }
+
+    rp = smcf->servers.elts;
+    for (i = 0; i < smcf->servers.nelts; i++) {
+        ngx_http_stripe_sync_redis_close(rp[i]);
+    }
+}
