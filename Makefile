@@ -38,7 +38,7 @@ FUZZ_BINS     = $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/fuzz-%,$(FUZZ_SRCS))
 DEB_PACKAGES  = build-essential dpkg-dev nginx nginx-dev libssl-dev \
                 libyajl-dev libhiredis-dev libcurl4-openssl-dev libconfig-dev \
                 redis-server redis-tools perl clang libclang-rt-14-dev \
-                valgrind wrk curl
+                valgrind wrk curl libnginx-mod-http-echo
 
 .PHONY: all module unit deps test test-unit test-integration test-asan \
         test-valgrind fuzz fuzz-short run bench clean
