@@ -83,7 +83,7 @@ typedef struct {
 
     redisAsyncContext            *ac;
     ngx_connection_t             *conn;
-    ngx_event_t                   reconnect;
+    ngx_event_t                   timer;      /* connect timeout, backoff */
     ngx_msec_t                    backoff;
     ngx_log_t                    *log;
     unsigned                      connected:1;

@@ -18,6 +18,7 @@
 
 #define NGX_HTTP_STRIPE_SYNC_BACKOFF_MIN  100
 #define NGX_HTTP_STRIPE_SYNC_BACKOFF_MAX  5000
+#define NGX_HTTP_STRIPE_SYNC_CONNECT_TIMEOUT  3000
 
 
 static void ngx_http_stripe_sync_redis_add_read(void *data);
@@ -36,7 +37,9 @@ static void ngx_http_stripe_sync_redis_setup_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_stripe_sync_redis_schedule(
     ngx_http_stripe_sync_redis_t *redis);
-static void ngx_http_stripe_sync_redis_reconnect(ngx_event_t *ev);
+static void ngx_http_stripe_sync_redis_arm(
+    ngx_http_stripe_sync_redis_t *redis, ngx_msec_t delay);
+static void ngx_http_stripe_sync_redis_timer(ngx_event_t *ev);
 
 static void ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac,
     void *r, void *privdata);
@@ -125,6 +128,9 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
                           "SELECT", "SELECT %s", db);
     }
 
+    /* a silent peer must not keep the connect, and requests, pending */
+    ngx_http_stripe_sync_redis_arm(redis, NGX_HTTP_STRIPE_SYNC_CONNECT_TIMEOUT);
+
     return NGX_OK;
 }
 
@@ -134,8 +140,8 @@ ngx_http_stripe_sync_redis_close(ngx_http_stripe_sync_redis_t *redis)
 {
     redis->exiting = 1;
 
-    if (redis->reconnect.timer_set) {
-        ngx_del_timer(&redis->reconnect);
+    if (redis->timer.timer_set) {
+        ngx_del_timer(&redis->timer);
     }
 
     if (redis->ac) {
@@ -182,6 +188,10 @@ ngx_http_stripe_sync_redis_connected(const redisAsyncContext *ac, int status)
 
     ngx_log_error(NGX_LOG_INFO, redis->log, 0,
                   "stripe_sync: connected to Redis \"%V\"", &redis->name);
+
+    if (redis->timer.timer_set) {
+        ngx_del_timer(&redis->timer);
+    }
 
     redis->connected = 1;
     redis->backoff = 0;
@@ -233,27 +243,65 @@ ngx_http_stripe_sync_redis_schedule(ngx_http_stripe_sync_redis_t *redis)
                                  NGX_HTTP_STRIPE_SYNC_BACKOFF_MAX);
     }
 
-    redis->reconnect.handler = ngx_http_stripe_sync_redis_reconnect;
-    redis->reconnect.data = redis;
-    redis->reconnect.log = redis->log;
+    ngx_http_stripe_sync_redis_arm(redis, redis->backoff);
+}
+
+
+/*
+ * One timer per Redis: while connecting it bounds the connect, while
+ * disconnected it is the backoff before the next attempt.
+ */
+
+static void
+ngx_http_stripe_sync_redis_arm(ngx_http_stripe_sync_redis_t *redis,
+    ngx_msec_t delay)
+{
+    redis->timer.handler = ngx_http_stripe_sync_redis_timer;
+    redis->timer.data = redis;
+    redis->timer.log = redis->log;
 
     /* must not keep a gracefully quitting worker alive */
-    redis->reconnect.cancelable = 1;
+    redis->timer.cancelable = 1;
 
-    if (!redis->reconnect.timer_set) {
-        ngx_add_timer(&redis->reconnect, redis->backoff);
+    if (redis->timer.timer_set) {
+        ngx_del_timer(&redis->timer);
     }
+
+    ngx_add_timer(&redis->timer, delay);
 }
 
 
 static void
-ngx_http_stripe_sync_redis_reconnect(ngx_event_t *ev)
+ngx_http_stripe_sync_redis_timer(ngx_event_t *ev)
 {
-    ngx_http_stripe_sync_redis_t  *redis = ev->data;
+    ngx_http_stripe_sync_redis_t *redis = ev->data;
 
-    if (redis->ac == NULL && !redis->exiting) {
-        (void) ngx_http_stripe_sync_redis_connect(redis);
+    redisAsyncContext  *ac;
+
+    if (redis->exiting) {
+        return;
     }
+
+    if (redis->ac == NULL) {
+        (void) ngx_http_stripe_sync_redis_connect(redis);
+        return;
+    }
+
+    if (redis->connected) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                  "stripe_sync: connecting to Redis \"%V\" timed out",
+                  &redis->name);
+    ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_REDIS_ERROR, 1);
+
+    /* answers the requests queued on it with 503 */
+    ac = redis->ac;
+    redis->ac = NULL;
+    redisAsyncFree(ac);
+
+    ngx_http_stripe_sync_redis_schedule(redis);
 }
 
 
