@@ -63,7 +63,7 @@ $(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS) $(SHARED_SRCS) $(SHARED_HDR
 
 unit: $(UNIT_BINS)
 
-$(BUILD)/t/unit-%: t/unit/%.c t/unit/tap.h $(SHARED_SRCS) $(SHARED_HDRS)
+$(BUILD)/t/unit-%: t/unit/%.c $(wildcard t/unit/*.h) $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -o $@ $< $(SHARED_SRCS) $(LIBS)
 
@@ -100,7 +100,7 @@ test-asan:
 test-valgrind: module
 	STRIPE_SYNC_VALGRIND=1 prove t/
 
-$(BUILD)/fuzz/fuzz-%: t/fuzz/%.c $(SHARED_SRCS) $(SHARED_HDRS)
+$(BUILD)/fuzz/fuzz-%: t/fuzz/%.c $(wildcard t/fuzz/*.h) $(SHARED_SRCS) $(SHARED_HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu99 -D_GNU_SOURCE -Isrc -g -O1 $(WARN) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -120,6 +120,7 @@ run: deps module
 	t/run-stack
 
 bench: all
+	bench/normalize
 	bench/ingest
 
 clean:

@@ -20,6 +20,7 @@
 #define STRIPE_SIG_MAX_V1      16   /* v1 values kept; more are refused */
 #define STRIPE_SIG_HEX_LEN     64   /* hex digits of a SHA-256 digest */
 #define STRIPE_SIG_HEADER_MAX  4096 /* longest header we accept */
+#define STRIPE_SIG_T_MAX       32   /* digits of t= kept verbatim */
 
 typedef enum {
     STRIPE_SIG_OK = 0,
@@ -32,9 +33,16 @@ typedef enum {
     STRIPE_SIG_ERR_NO_SECRET      /* caller passed no secret */
 } stripe_sig_status;
 
-/* A parsed header. The digests are decoded from hex. */
+/*
+ * A parsed header. The digests are decoded from hex. t_text keeps the t=
+ * digits exactly as sent (leading zeros included): they are what was signed.
+ * A caller filling the struct by hand may leave t_len 0; then the decimal
+ * form of timestamp is signed.
+ */
 typedef struct {
     int64_t        timestamp;
+    char           t_text[STRIPE_SIG_T_MAX + 1];
+    size_t         t_len;
     size_t         nv1;
     unsigned char  v1[STRIPE_SIG_MAX_V1][32];
 } stripe_sig_header;
