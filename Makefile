@@ -19,7 +19,7 @@ CFLAGS       ?= $(OPT) -g
 WARN          = -Wall -Wextra -Werror
 XCFLAGS       = -std=gnu99 -D_GNU_SOURCE -Isrc -It/unit $(WARN) $(CFLAGS) \
                 $(SANITIZE)
-LIBS          = -lyajl -lcrypto -lm
+LIBS          = -lhiredis -lcurl -lconfig -lyajl -lcrypto -lm
 FUZZ_SECONDS ?= 20
 
 MODULE_SO     = $(BUILD)/ngx_http_stripe_sync_module.so
@@ -28,6 +28,14 @@ MODULE_SRCS   = $(wildcard ngx_stripe_sync_module/*.c ngx_stripe_sync_module/*.h
 # Code shared by the module and the tool: no nginx in here.
 SHARED_SRCS   = src/stripe_sig.c src/action.c
 SHARED_HDRS   = src/stripe_sig.h src/action.h src/enqueue_script.h
+
+# The tool: everything in src/, main.c being its entry point.
+TOOL          = $(BUILD)/stripe-sync
+TOOL_MAIN     = src/main.c
+LIB_SRCS      = $(filter-out $(TOOL_MAIN),$(wildcard src/*.c))
+LIB_HDRS      = $(wildcard src/*.h)
+LIB_OBJS      = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB           = $(BUILD)/libstripesync.a
 
 UNIT_SRCS     = $(wildcard t/unit/*.c)
 UNIT_BINS     = $(patsubst t/unit/%.c,$(BUILD)/t/unit-%,$(UNIT_SRCS))
@@ -40,10 +48,10 @@ DEB_PACKAGES  = build-essential dpkg-dev nginx nginx-dev libssl-dev \
                 redis-server redis-tools perl clang libclang-rt-14-dev \
                 valgrind wrk curl libnginx-mod-http-echo
 
-.PHONY: all module unit deps test test-unit test-integration test-asan \
+.PHONY: all module tool unit deps test test-unit test-integration test-asan \
         test-valgrind fuzz fuzz-short run bench clean
 
-all: module unit
+all: module tool unit
 
 module: $(MODULE_SO)
 
@@ -61,11 +69,28 @@ $(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS) $(SHARED_SRCS) $(SHARED_HDR
 	$(MAKE) -f $(CURDIR)/$(BUILD)/nginx/Makefile -C $(NGINX_SRC) modules
 	cp $(BUILD)/nginx/ngx_http_stripe_sync_module.so $@
 
+$(BUILD)/obj/%.o: src/%.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+ifneq ($(wildcard $(TOOL_MAIN)),)
+tool: $(TOOL)
+else
+tool:
+endif
+
+$(TOOL): $(TOOL_MAIN) $(LIB) $(LIB_HDRS)
+	$(CC) $(XCFLAGS) -o $@ $(TOOL_MAIN) $(LIB) $(LIBS)
+
 unit: $(UNIT_BINS)
 
-$(BUILD)/t/unit-%: t/unit/%.c $(wildcard t/unit/*.h) $(SHARED_SRCS) $(SHARED_HDRS)
+$(BUILD)/t/unit-%: t/unit/%.c $(wildcard t/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -o $@ $< $(SHARED_SRCS) $(LIBS)
+	$(CC) $(XCFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 # Idempotent: installs only what is missing.
 deps:
@@ -87,24 +112,24 @@ test: deps all fuzz-short
 test-unit: unit
 	prove $(addprefix ./,$(UNIT_BINS))
 
-test-integration: module
+test-integration: module tool
 	prove t/
 
 test-asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT=-O1 \
 	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    unit
+	    unit tool
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    prove $(addprefix ./$(BUILD)/asan/t/unit-,$(notdir $(UNIT_SRCS:.c=)))
 
-test-valgrind: module
+test-valgrind: module tool
 	STRIPE_SYNC_VALGRIND=1 prove t/
 
-$(BUILD)/fuzz/fuzz-%: t/fuzz/%.c $(wildcard t/fuzz/*.h) $(SHARED_SRCS) $(SHARED_HDRS)
+$(BUILD)/fuzz/fuzz-%: t/fuzz/%.c $(wildcard t/fuzz/*.h) $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=gnu99 -D_GNU_SOURCE -Isrc -g -O1 $(WARN) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $@ $< $(SHARED_SRCS) $(LIBS)
+	    -o $@ $< $(LIB_SRCS) $(LIBS)
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
