@@ -35,6 +35,14 @@ static char *ngx_http_stripe_sync_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_stripe_sync_prefix_check(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_stripe_sync_sec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_stripe_sync_msec_slot(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_stripe_sync_num_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_stripe_sync_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
+    char *rv, const char *expected);
 
 static ngx_int_t ngx_http_stripe_sync_read_file(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *content);
@@ -95,14 +103,14 @@ static ngx_command_t  ngx_http_stripe_sync_commands[] = {
 
     { ngx_string("stripe_sync_redis_db"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_stripe_sync_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_stripe_sync_loc_conf_t, redis_db),
       NULL },
 
     { ngx_string("stripe_sync_redis_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_stripe_sync_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_stripe_sync_loc_conf_t, redis_timeout),
       NULL },
@@ -130,7 +138,7 @@ static ngx_command_t  ngx_http_stripe_sync_commands[] = {
 
     { ngx_string("stripe_sync_tolerance"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_stripe_sync_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_stripe_sync_loc_conf_t, tolerance),
       NULL },
@@ -144,7 +152,7 @@ static ngx_command_t  ngx_http_stripe_sync_commands[] = {
 
     { ngx_string("stripe_sync_dedup_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_stripe_sync_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_stripe_sync_loc_conf_t, dedup_ttl),
       NULL },
@@ -865,6 +873,57 @@ failed:
 }
 
 
+/* the stock slots say "invalid value" without the value: name it */
+
+static char *
+ngx_http_stripe_sync_sec_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_stripe_sync_invalid(cf, cmd,
+                                        ngx_conf_set_sec_slot(cf, cmd, conf),
+                                        "a time such as 300s, 5m or 30d");
+}
+
+
+static char *
+ngx_http_stripe_sync_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_stripe_sync_invalid(cf, cmd,
+                                        ngx_conf_set_msec_slot(cf, cmd, conf),
+                                        "a time such as 500ms or 2s");
+}
+
+
+static char *
+ngx_http_stripe_sync_num_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_stripe_sync_invalid(cf, cmd,
+                                        ngx_conf_set_num_slot(cf, cmd, conf),
+                                        "a number");
+}
+
+
+static char *
+ngx_http_stripe_sync_invalid(ngx_conf_t *cf, ngx_command_t *cmd, char *rv,
+    const char *expected)
+{
+    ngx_str_t  *value;
+
+    if (rv == NGX_CONF_OK || rv == NGX_CONF_ERROR
+        || ngx_strncmp(rv, "invalid", 7) != 0)
+    {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, "
+                       "expected %s", &value[1], &cmd->name, expected);
+
+    return NGX_CONF_ERROR;
+}
+
+
 /* the prefix goes inside "{...}": a brace would break the hash tag */
 
 static char *
@@ -941,4 +1000,6 @@ ngx_http_stripe_sync_exit_process(ngx_cycle_t *cycle)
     for (i = 0; i < smcf->servers.nelts; i++) {
         ngx_http_stripe_sync_redis_close(rp[i]);
     }
+
+    ngx_http_stripe_sync_redis_free_ops();
 }

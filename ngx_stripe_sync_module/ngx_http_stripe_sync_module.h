@@ -180,6 +180,7 @@ ngx_int_t ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
     ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_redis_t *redis,
     ngx_msec_t timeout);
 void ngx_http_stripe_sync_redis_detach(ngx_http_stripe_sync_ctx_t *ctx);
+void ngx_http_stripe_sync_redis_free_ops(void);
 
 /* status */
 ngx_int_t ngx_http_stripe_sync_status_init_zone(ngx_conf_t *cf);

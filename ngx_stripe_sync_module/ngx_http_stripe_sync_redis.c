@@ -613,3 +613,18 @@ ngx_http_stripe_sync_op_free(ngx_http_stripe_sync_op_t *op)
     op->next = ngx_http_stripe_sync_free_ops;
     ngx_http_stripe_sync_free_ops = op;
 }
+
+
+/* at worker exit, after every context is freed: no op is in use any more */
+
+void
+ngx_http_stripe_sync_redis_free_ops(void)
+{
+    ngx_http_stripe_sync_op_t  *op;
+
+    while (ngx_http_stripe_sync_free_ops) {
+        op = ngx_http_stripe_sync_free_ops;
+        ngx_http_stripe_sync_free_ops = op->next;
+        ngx_free(op);
+    }
+}
