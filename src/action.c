@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -805,7 +806,6 @@ typedef struct {
     int                 items_incomplete;   /* the list said has_more */
     size_t              items_total;
     size_t              nitems;     /* kept, at most ITEMS_MAX */
-    item                items[ITEMS_MAX];
 
     text                subscription;
     text                invoice;
@@ -825,16 +825,19 @@ typedef struct {
     text                previous_email;
     text                previous_name;
     size_t              nprevious_items;
-    item                previous_items[PREVIOUS_ITEMS_MAX];
 
     int                 has_metadata;
     int                 metadata_dropped;
     size_t              nmeta;
-    text                meta_key[META_PAIRS_MAX];
-    text                meta_value[META_PAIRS_MAX];
 
     int                 enrich_email;
     int                 enrich_line_items;
+
+    /* the arrays last: filled up to their counts, never zeroed (10 KB) */
+    item                items[ITEMS_MAX];
+    item                previous_items[PREVIOUS_ITEMS_MAX];
+    text                meta_key[META_PAIRS_MAX];
+    text                meta_value[META_PAIRS_MAX];
 } facts;
 
 typedef void (*item_reader)(const json_node *n, item *it);
@@ -1482,6 +1485,7 @@ read_subscription(facts *f, const json_node *o)
          n = n->next)
     {
         it = &f->previous_items[f->nprevious_items++];
+        memset(it, 0, sizeof(item));
         item_from_subscription_item(n, it);
     }
 
@@ -1491,6 +1495,7 @@ read_subscription(facts *f, const json_node *o)
         && price->type == JSON_OBJECT)
     {
         it = &f->previous_items[f->nprevious_items++];
+        memset(it, 0, sizeof(item));
         it->price = node_id(price);
         it->product = node_id(json_get(price, "product"));
         it->quantity = int_at(json_get(f->previous, "quantity"));
@@ -2062,7 +2067,7 @@ normalize(const char *body, size_t len, arena *work, arena *out, action *a)
         return invalid(a, "out of memory");
     }
 
-    memset(f, 0, sizeof(facts));
+    memset(f, 0, offsetof(facts, items));
     f->livemode = -1;
     f->cancel_at_period_end = -1;
     f->previous_cancel_at_period_end = -1;
