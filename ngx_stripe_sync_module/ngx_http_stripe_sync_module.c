@@ -33,6 +33,8 @@ static char *ngx_http_stripe_sync_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_stripe_sync_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_stripe_sync_events(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_stripe_sync_prefix_check(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_stripe_sync_sec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -159,9 +161,9 @@ static ngx_command_t  ngx_http_stripe_sync_commands[] = {
 
     { ngx_string("stripe_sync_events"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_conf_set_str_array_slot,
+      ngx_http_stripe_sync_events,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_stripe_sync_loc_conf_t, events),
+      0,
       NULL },
 
       ngx_null_command
@@ -777,6 +779,51 @@ ngx_http_stripe_sync_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
                            "stripe_sync_secret_file \"%V\" holds no secret",
                            &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* every argument is a type, or a prefix ending in '*'; repeatable */
+
+static char *
+ngx_http_stripe_sync_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_stripe_sync_loc_conf_t *sscf = conf;
+
+    ngx_str_t   *value, *type;
+    ngx_uint_t   i;
+
+    if (sscf->events == NGX_CONF_UNSET_PTR) {
+        sscf->events = ngx_array_create(cf->pool, 8, sizeof(ngx_str_t));
+        if (sscf->events == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 0
+            || ngx_strlchr(value[i].data, value[i].data + value[i].len - 1,
+                           '*')
+               != NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid event type \"%V\" in "
+                               "\"stripe_sync_events\": a type, or a "
+                               "prefix ending in \"*\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        type = ngx_array_push(sscf->events);
+        if (type == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *type = value[i];
     }
 
     return NGX_CONF_OK;
