@@ -26,8 +26,8 @@ MODULE_SO     = $(BUILD)/ngx_http_stripe_sync_module.so
 MODULE_SRCS   = $(wildcard ngx_stripe_sync_module/*.c ngx_stripe_sync_module/*.h)
 
 # Code shared by the module and the tool: no nginx in here.
-SHARED_SRCS   = src/stripe_sig.c src/action.c
-SHARED_HDRS   = src/stripe_sig.h src/action.h src/enqueue_script.h
+SHARED_SRCS   = src/stripe_sig.c src/action.c src/json_tree.c
+SHARED_HDRS   = src/stripe_sig.h src/action.h src/json_tree.h src/enqueue_script.h
 
 # The tool: everything in src/, main.c being its entry point.
 TOOL          = $(BUILD)/stripe-sync

@@ -1,11 +1,11 @@
 /*
  * action.c - a Stripe event turned into the action record of SPEC 5.
  *
- * Three stages, one section each:
+ * Three stages:
  *
- *   parse      yajl's callback parser builds a tree of the body in an arena
- *              (freed at once, walked without recursion), refusing nesting
- *              deeper than ACTION_DEPTH_MAX and strings that are not UTF-8;
+ *   parse      json_tree.c: the body as a tree in an arena, refusing
+ *              nesting deeper than ACTION_DEPTH_MAX and strings that are
+ *              not UTF-8;
  *   normalize  the catalogue maps the event type to the kind of object it
  *              carries and to an action; the kind's reader collects the facts
  *              the payload holds into a struct facts;
@@ -26,9 +26,9 @@
 #include <string.h>
 
 #include <yajl/yajl_gen.h>
-#include <yajl/yajl_parse.h>
 
 #include "action.h"
+#include "json_tree.h"
 
 
 /* Bounds on what one record carries (docs/events.md, "Limits"). */
@@ -43,521 +43,12 @@
 #define META_KEY_MAX        40
 #define META_VALUE_MAX      500
 #define META_RESERVE        (28 * 1024)  /* room kept for metadata */
+#define WORK_CHUNK          (16 * 1024)  /* the tree: about 3x the body */
+#define RESULT_CHUNK        2048         /* what the caller keeps */
 
+_Static_assert(ACTION_DEPTH_MAX == JSON_DEPTH_MAX,
+               "action.h promises the parser's depth limit");
 
-/* ---- arena: the allocations of one normalization, freed at once ---- */
-
-#define ARENA_ALIGN       16
-#define WORK_CHUNK        (16 * 1024)   /* the tree: about 3x the body */
-#define RESULT_CHUNK      2048          /* what the caller keeps */
-
-typedef struct arena_chunk  arena_chunk;
-
-struct arena_chunk {
-    arena_chunk    *next;
-    size_t          size;       /* bytes in data */
-    size_t          used;
-    size_t          pad;        /* keeps data ARENA_ALIGN-aligned */
-    unsigned char   data[];
-};
-
-typedef struct {
-    arena_chunk    *head;       /* the chunk being filled */
-    size_t          chunk;      /* size of a new chunk */
-} arena;
-
-
-static void *
-arena_alloc(arena *ar, size_t n)
-{
-    arena_chunk  *c;
-    size_t        size;
-
-    if (n > SIZE_MAX / 2) {
-        return NULL;
-    }
-
-    n = (n + ARENA_ALIGN - 1) & ~((size_t) ARENA_ALIGN - 1);
-    c = ar->head;
-
-    if (c != NULL && c->size - c->used >= n) {
-        c->used += n;
-        return c->data + c->used - n;
-    }
-
-    size = n > ar->chunk ? n : ar->chunk;
-
-    c = malloc(sizeof(arena_chunk) + size);
-    if (c == NULL) {
-        return NULL;
-    }
-
-    c->size = size;
-    c->used = n;
-
-    /* A big block gets a chunk of its own, behind the one being filled. */
-    if (n > ar->chunk / 4 && ar->head != NULL) {
-        c->next = ar->head->next;
-        ar->head->next = c;
-
-    } else {
-        c->next = ar->head;
-        ar->head = c;
-    }
-
-    return c->data;
-}
-
-
-static char *
-arena_strndup(arena *ar, const char *s, size_t len)
-{
-    char  *p;
-
-    p = arena_alloc(ar, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    memcpy(p, s, len);
-    p[len] = '\0';
-
-    return p;
-}
-
-
-static void
-arena_free(arena_chunk *c)
-{
-    arena_chunk  *next;
-
-    while (c != NULL) {
-        next = c->next;
-        free(c);
-        c = next;
-    }
-}
-
-
-/* ---- parse: the body as a tree of json_node ---- */
-
-typedef enum {
-    JSON_NULL,
-    JSON_FALSE,
-    JSON_TRUE,
-    JSON_INT,           /* an integer that fits a long long */
-    JSON_NUMBER,        /* any other number: a fraction, 1e3, too big */
-    JSON_STRING,
-    JSON_OBJECT,
-    JSON_ARRAY
-} json_type;
-
-typedef struct json_node  json_node;
-
-struct json_node {
-    json_node      *next;       /* next member or element of the parent */
-    const char     *key;        /* member name; NULL in an array */
-    size_t          key_len;
-    json_type       type;
-    union {
-        long long   i;
-        struct {
-            const char  *s;     /* NUL-terminated, may hold NULs */
-            size_t       len;
-        } str;
-        struct {
-            json_node   *first;
-            json_node   *last;
-        } kids;
-    } u;
-};
-
-typedef struct {
-    arena          *ar;
-    json_node      *root;
-    json_node      *open[ACTION_DEPTH_MAX];   /* containers being filled */
-    int             depth;
-    const char     *key;        /* name of the member to come */
-    size_t          key_len;
-    const char     *error;      /* why a callback stopped the parse */
-} json_parser;
-
-
-/* Strict UTF-8 (RFC 3629): yajl lets overlong forms and surrogates by. */
-static int
-utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t    i, k, n;
-    unsigned  c;
-    uint64_t  w;
-
-    i = 0;
-
-    while (i < len) {
-
-        /* ASCII eight bytes at a time: most of what Stripe sends */
-        if (len - i >= 8) {
-            memcpy(&w, s + i, 8);
-            if ((w & 0x8080808080808080ULL) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-
-        c = s[i];
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i <= n) {
-            return 0;
-        }
-
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-        }
-
-        if ((c == 0xe0 && s[i + 1] < 0xa0)         /* overlong */
-            || (c == 0xed && s[i + 1] > 0x9f)      /* a surrogate */
-            || (c == 0xf0 && s[i + 1] < 0x90)      /* overlong */
-            || (c == 0xf4 && s[i + 1] > 0x8f))     /* past U+10FFFF */
-        {
-            return 0;
-        }
-
-        i += n + 1;
-    }
-
-    return 1;
-}
-
-
-static json_node *
-json_add(json_parser *p, json_type type)
-{
-    json_node  *n, *parent;
-
-    n = arena_alloc(p->ar, sizeof(json_node));
-    if (n == NULL) {
-        p->error = "out of memory";
-        return NULL;
-    }
-
-    memset(n, 0, sizeof(json_node));
-    n->type = type;
-
-    if (p->depth == 0) {
-        p->root = n;
-        return n;
-    }
-
-    parent = p->open[p->depth - 1];
-
-    if (parent->type == JSON_OBJECT) {
-        n->key = p->key;
-        n->key_len = p->key_len;
-    }
-
-    if (parent->u.kids.last == NULL) {
-        parent->u.kids.first = n;
-
-    } else {
-        parent->u.kids.last->next = n;
-    }
-
-    parent->u.kids.last = n;
-
-    return n;
-}
-
-
-static int
-json_on_null(void *ctx)
-{
-    return json_add(ctx, JSON_NULL) != NULL;
-}
-
-
-static int
-json_on_boolean(void *ctx, int b)
-{
-    return json_add(ctx, b ? JSON_TRUE : JSON_FALSE) != NULL;
-}
-
-
-/* Raw number text: yajl's own integer callback fails the parse on 1e30. */
-static int
-json_on_number(void *ctx, const char *s, size_t len)
-{
-    json_node  *n;
-    long long   v;
-    size_t      i, neg;
-
-    n = json_add(ctx, JSON_NUMBER);
-    if (n == NULL) {
-        return 0;
-    }
-
-    neg = s[0] == '-';
-    v = 0;
-
-    if (len == neg) {
-        return 1;
-    }
-
-    /* within +-LLONG_MAX: yajl, in the consumer, cannot read -2^63 back */
-    for (i = neg; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9' || v > (LLONG_MAX - (s[i] - '0')) / 10) {
-            return 1;
-        }
-
-        v = v * 10 + (s[i] - '0');
-    }
-
-    n->type = JSON_INT;
-    n->u.i = neg ? -v : v;
-
-    return 1;
-}
-
-
-static int
-json_on_string(void *ctx, const unsigned char *s, size_t len)
-{
-    json_parser  *p = ctx;
-    json_node    *n;
-
-    if (!utf8_valid(s, len)) {
-        p->error = "body has a string that is not valid UTF-8";
-        return 0;
-    }
-
-    n = json_add(p, JSON_STRING);
-    if (n == NULL) {
-        return 0;
-    }
-
-    n->u.str.s = arena_strndup(p->ar, (const char *) s, len);
-    n->u.str.len = len;
-
-    if (n->u.str.s == NULL) {
-        p->error = "out of memory";
-        return 0;
-    }
-
-    return 1;
-}
-
-
-static int
-json_on_key(void *ctx, const unsigned char *key, size_t len)
-{
-    json_parser  *p = ctx;
-
-    if (!utf8_valid(key, len)) {
-        p->error = "body has a string that is not valid UTF-8";
-        return 0;
-    }
-
-    p->key = arena_strndup(p->ar, (const char *) key, len);
-    p->key_len = len;
-
-    if (p->key == NULL) {
-        p->error = "out of memory";
-        return 0;
-    }
-
-    return 1;
-}
-
-
-static int
-json_open(json_parser *p, json_type type)
-{
-    json_node  *n;
-
-    if (p->depth == ACTION_DEPTH_MAX) {
-        p->error = "JSON nesting deeper than 64 levels";
-        return 0;
-    }
-
-    n = json_add(p, type);
-    if (n == NULL) {
-        return 0;
-    }
-
-    p->open[p->depth++] = n;
-
-    return 1;
-}
-
-
-static int
-json_on_start_map(void *ctx)
-{
-    return json_open(ctx, JSON_OBJECT);
-}
-
-
-static int
-json_on_start_array(void *ctx)
-{
-    return json_open(ctx, JSON_ARRAY);
-}
-
-
-static int
-json_on_end(void *ctx)
-{
-    json_parser  *p = ctx;
-
-    p->depth--;
-
-    return 1;
-}
-
-
-static const yajl_callbacks  json_callbacks = {
-    json_on_null,
-    json_on_boolean,
-    NULL,                       /* integers come through json_on_number */
-    NULL,                       /* and so do doubles */
-    json_on_number,
-    json_on_string,
-    json_on_start_map,
-    json_on_key,
-    json_on_end,
-    json_on_start_array,
-    json_on_end
-};
-
-
-/*
- * Parses body into a tree allocated in ar. Returns the root, or NULL with
- * reason filled in.
- */
-static json_node *
-json_parse(arena *ar, const char *body, size_t len, char *reason,
-    size_t reason_size)
-{
-    json_parser     p;
-    yajl_handle     h;
-    yajl_status     st;
-    unsigned char  *err;
-    size_t          n;
-
-    memset(&p, 0, sizeof(json_parser));
-    p.ar = ar;
-
-    h = yajl_alloc(&json_callbacks, NULL, &p);
-    if (h == NULL) {
-        snprintf(reason, reason_size, "out of memory");
-        return NULL;
-    }
-
-    st = yajl_parse(h, (const unsigned char *) body, len);
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(h);
-    }
-
-    if (st == yajl_status_ok) {
-        yajl_free(h);
-        return p.root;
-    }
-
-    if (p.error != NULL) {
-        snprintf(reason, reason_size, "%s", p.error);
-
-    } else {
-        err = yajl_get_error(h, 0, NULL, 0);
-
-        /* yajl's message ends in a newline: keep its first line. */
-        n = err != NULL ? strcspn((char *) err, "\r\n") : 0;
-        snprintf(reason, reason_size, "body is not JSON: %.*s", (int) n,
-                 err != NULL ? (char *) err : "");
-
-        if (err != NULL) {
-            yajl_free_error(h, err);
-        }
-    }
-
-    yajl_free(h);
-
-    return NULL;
-}
-
-
-/* The first member named key (so of duplicate keys, the first wins). */
-static const json_node *
-json_get(const json_node *obj, const char *key)
-{
-    const json_node  *n;
-    size_t            len;
-
-    if (obj == NULL || obj->type != JSON_OBJECT) {
-        return NULL;
-    }
-
-    len = strlen(key);
-
-    for (n = obj->u.kids.first; n != NULL; n = n->next) {
-        if (n->key_len == len && memcmp(n->key, key, len) == 0) {
-            return n;
-        }
-    }
-
-    return NULL;
-}
-
-
-/* json_at(n, "a", "b", NULL) is n.a.b, or NULL. */
-static const json_node *
-json_at(const json_node *n, ...) __attribute__((sentinel));
-
-static const json_node *
-json_at(const json_node *n, ...)
-{
-    va_list      ap;
-    const char  *key;
-
-    va_start(ap, n);
-
-    while (n != NULL && (key = va_arg(ap, const char *)) != NULL) {
-        n = json_get(n, key);
-    }
-
-    va_end(ap);
-
-    return n;
-}
-
-
-static const json_node *
-json_first(const json_node *array)
-{
-    if (array == NULL || array->type != JSON_ARRAY) {
-        return NULL;
-    }
-
-    return array->u.kids.first;
-}
 
 
 /* ---- values: what a node holds, checked for the use made of it ---- */
@@ -1919,14 +1410,14 @@ write_record(writer *w, const facts *f, int full)
 
 /* The generator's output, copied into out; NULL if a call failed. */
 static char *
-writer_finish(writer *w, arena *out, size_t *len)
+writer_finish(writer *w, json_arena *out, size_t *len)
 {
     const unsigned char  *buf;
     char                 *p;
 
     writer_check(w, yajl_gen_get_buf(w->g, &buf, len));
 
-    p = w->failed ? NULL : arena_strndup(out, (const char *) buf, *len);
+    p = w->failed ? NULL : json_arena_strndup(out, (const char *) buf, *len);
 
     yajl_gen_free(w->g);
 
@@ -1935,7 +1426,7 @@ writer_finish(writer *w, arena *out, size_t *len)
 
 
 static char *
-encode_record(arena *out, const facts *f, size_t *len)
+encode_record(json_arena *out, const facts *f, size_t *len)
 {
     writer  w;
     char   *record;
@@ -1963,7 +1454,7 @@ encode_record(arena *out, const facts *f, size_t *len)
 
 /* The value of the customer map ({P}:customers): {"email":..,"name":..}. */
 static char *
-encode_customer(arena *out, const facts *f)
+encode_customer(json_arena *out, const facts *f)
 {
     writer  w;
     size_t  len;
@@ -1988,7 +1479,7 @@ encode_customer(arena *out, const facts *f)
  * once-only (or the object has no id). Returns -1 when out of memory.
  */
 static int
-once_key(arena *out, const facts *f, char **key)
+once_key(json_arena *out, const facts *f, char **key)
 {
     size_t     i, size;
     long long  count;
@@ -2009,7 +1500,7 @@ once_key(arena *out, const facts *f, char **key)
 
     size = strlen(f->action) + f->object_id.len + 24;
 
-    *key = arena_alloc(out, size);
+    *key = json_arena_alloc(out, size);
     if (*key == NULL) {
         return -1;
     }
@@ -2043,7 +1534,7 @@ invalid(action *a, const char *reason)
 
 
 static action_status
-normalize(const char *body, size_t len, arena *work, arena *out, action *a)
+normalize(const char *body, size_t len, json_arena *work, json_arena *out, action *a)
 {
     const json_node  *root, *n;
     facts            *f;
@@ -2062,7 +1553,7 @@ normalize(const char *body, size_t len, arena *work, arena *out, action *a)
         return invalid(a, "body is not a JSON object");
     }
 
-    f = arena_alloc(work, sizeof(facts));
+    f = json_arena_alloc(work, sizeof(facts));
     if (f == NULL) {
         return invalid(a, "out of memory");
     }
@@ -2088,8 +1579,8 @@ normalize(const char *body, size_t len, arena *work, arena *out, action *a)
                         : "event has no \"type\"");
     }
 
-    a->id = arena_strndup(out, f->id.s, f->id.len);
-    a->type = arena_strndup(out, f->type.s, f->type.len);
+    a->id = json_arena_strndup(out, f->id.s, f->id.len);
+    a->type = json_arena_strndup(out, f->type.s, f->type.len);
     if (a->id == NULL || a->type == NULL) {
         return invalid(a, "out of memory");
     }
@@ -2136,7 +1627,7 @@ normalize(const char *body, size_t len, arena *work, arena *out, action *a)
     }
 
     if (f->customer_id.s != NULL) {
-        a->customer_id = arena_strndup(out, f->customer_id.s,
+        a->customer_id = json_arena_strndup(out, f->customer_id.s,
                                        f->customer_id.len);
         if (a->customer_id == NULL) {
             return invalid(a, "out of memory");
@@ -2162,7 +1653,7 @@ normalize(const char *body, size_t len, arena *work, arena *out, action *a)
 action_status
 action_from_event(const char *body, size_t len, action *a)
 {
-    arena          work, out;
+    json_arena          work, out;
     action_status  status;
 
     memset(a, 0, sizeof(action));
@@ -2176,7 +1667,7 @@ action_from_event(const char *body, size_t len, action *a)
     status = normalize(body, len, &work, &out, a);
 
     /* The tree goes now; what the caller keeps is in out. */
-    arena_free(work.head);
+    json_arena_free(work.head);
 
     if (status != ACTION_OK) {
         a->name = NULL;
@@ -2196,6 +1687,6 @@ action_from_event(const char *body, size_t len, action *a)
 void
 action_free(action *a)
 {
-    arena_free(a->mem);
+    json_arena_free(a->mem);
     memset(a, 0, sizeof(action));
 }

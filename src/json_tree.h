@@ -1,0 +1,95 @@
+/*
+ * json_tree.h - a JSON body parsed into a tree, for the normalizer.
+ *
+ * One arena holds every node and string of a parse and is freed at once.
+ * The parser refuses nesting deeper than JSON_DEPTH_MAX while it parses (so
+ * a body of a million '[' costs nothing) and strings or keys that are not
+ * strict UTF-8 (RFC 3629: no overlong forms, no surrogates), which yajl
+ * alone would let through. Of duplicate keys, lookups see the first.
+ */
+
+#ifndef JSON_TREE_H
+#define JSON_TREE_H
+
+#include <stddef.h>
+
+#define JSON_DEPTH_MAX  64
+
+typedef struct json_arena_chunk  json_arena_chunk;
+
+struct json_arena_chunk {
+    json_arena_chunk  *next;
+    size_t             size;       /* bytes in data */
+    size_t             used;
+    size_t             pad;        /* keeps data 16-byte aligned */
+    unsigned char      data[];
+};
+
+/* Set head = NULL and chunk = the size of a new chunk before first use. */
+typedef struct {
+    json_arena_chunk  *head;       /* the chunk being filled */
+    size_t             chunk;      /* size of a new chunk */
+} json_arena;
+
+typedef enum {
+    JSON_NULL,
+    JSON_FALSE,
+    JSON_TRUE,
+    JSON_INT,           /* an integer that fits a long long */
+    JSON_NUMBER,        /* any other number: a fraction, 1e3, too big */
+    JSON_STRING,
+    JSON_OBJECT,
+    JSON_ARRAY
+} json_type;
+
+typedef struct json_node  json_node;
+
+struct json_node {
+    json_node      *next;       /* next member or element of the parent */
+    const char     *key;        /* member name; NULL in an array */
+    size_t          key_len;
+    json_type       type;
+    union {
+        long long   i;
+        struct {
+            const char  *s;     /* NUL-terminated, may hold NULs */
+            size_t       len;
+        } str;
+        struct {
+            json_node   *first;
+            json_node   *last;
+        } kids;
+    } u;
+};
+
+
+
+/* n bytes, 16-byte aligned; NULL when out of memory */
+void *json_arena_alloc(json_arena *ar, size_t n);
+char *json_arena_strndup(json_arena *ar, const char *s, size_t len);
+
+/* frees a chain of chunks: pass arena.head */
+void json_arena_free(json_arena_chunk *c);
+
+int json_utf8_valid(const unsigned char *s, size_t len);
+
+/*
+ * Parses body[0 .. len - 1] into a tree allocated in ar. Returns the root,
+ * or NULL with reason set to one line: "body is not JSON: <yajl's text>",
+ * "JSON nesting deeper than 64 levels", "body has a string that is not
+ * valid UTF-8" or "out of memory".
+ */
+json_node *json_parse(json_arena *ar, const char *body, size_t len,
+    char *reason, size_t reason_size);
+
+/* the first member named key, or NULL (also when obj is not an object) */
+const json_node *json_get(const json_node *obj, const char *key);
+
+/* json_at(n, "a", "b", NULL) is n.a.b, or NULL */
+const json_node *json_at(const json_node *n, ...)
+    __attribute__((sentinel));
+
+/* the first element of an array, or NULL */
+const json_node *json_first(const json_node *array);
+
+#endif /* JSON_TREE_H */
