@@ -22,6 +22,16 @@ XCFLAGS       = -std=gnu99 -D_GNU_SOURCE -Isrc -It/unit $(WARN) $(CFLAGS) \
 LIBS          = -lhiredis -lcurl -lconfig -lyajl -lcrypto -lm
 FUZZ_SECONDS ?= 20
 
+# make install: the module where Debian keeps its own, the tool under PREFIX
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+DOCDIR       ?= $(PREFIX)/share/doc/stripe-sync
+SYSCONFDIR   ?= /etc
+NGX_MODULES  ?= /usr/lib/nginx/modules
+NGX_MODS_AVAILABLE ?= /usr/share/nginx/modules-available
+NGX_MODS_ENABLED   ?= $(SYSCONFDIR)/nginx/modules-enabled
+UNITDIR      ?= $(SYSCONFDIR)/systemd/system
+
 MODULE_SO     = $(BUILD)/ngx_http_stripe_sync_module.so
 MODULE_SRCS   = $(wildcard ngx_stripe_sync_module/*.c ngx_stripe_sync_module/*.h)
 
@@ -48,7 +58,7 @@ DEB_PACKAGES  = build-essential dpkg-dev nginx nginx-dev libssl-dev \
                 redis-server redis-tools perl clang libclang-rt-14-dev \
                 valgrind wrk curl libnginx-mod-http-echo
 
-.PHONY: all module tool unit deps test test-unit test-integration test-asan \
+.PHONY: install uninstall all module tool unit deps test test-unit test-integration test-asan \
         test-valgrind fuzz fuzz-short run bench clean
 
 all: module tool unit
@@ -140,6 +150,49 @@ fuzz-short: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	    t/fuzz/run $$f 20 || exit 1; \
 	done
+
+# With DESTDIR (packaging, tests) nothing outside it is touched: no user is
+# created and no service manager is told.
+install: module tool
+	install -d $(DESTDIR)$(NGX_MODULES) $(DESTDIR)$(NGX_MODS_AVAILABLE) \
+	    $(DESTDIR)$(NGX_MODS_ENABLED) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 $(MODULE_SO) $(DESTDIR)$(NGX_MODULES)/
+	install -m 0644 etc/mod-http-stripe-sync.conf $(DESTDIR)$(NGX_MODS_AVAILABLE)/
+	ln -sfn $(NGX_MODS_AVAILABLE)/mod-http-stripe-sync.conf \
+	    $(DESTDIR)$(NGX_MODS_ENABLED)/50-mod-http-stripe-sync.conf
+	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/stripe-sync
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	    etc/stripe-sync.service > $(BUILD)/stripe-sync.service
+	install -m 0644 $(BUILD)/stripe-sync.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 etc/stripe-sync.conf.example \
+	    etc/nginx-stripe-sync.conf.example $(DESTDIR)$(DOCDIR)/examples/
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/stripe-sync
+	test -e $(DESTDIR)$(SYSCONFDIR)/stripe-sync/stripe-sync.conf || \
+	    install -m 0640 etc/stripe-sync.conf.example \
+	        $(DESTDIR)$(SYSCONFDIR)/stripe-sync/stripe-sync.conf
+	@if [ -z "$(DESTDIR)" ]; then \
+	    getent group stripe-sync >/dev/null || groupadd --system stripe-sync; \
+	    getent passwd stripe-sync >/dev/null || useradd --system \
+	        --gid stripe-sync --home-dir /nonexistent --no-create-home \
+	        --shell /usr/sbin/nologin stripe-sync; \
+	    chgrp -R stripe-sync $(SYSCONFDIR)/stripe-sync; \
+	    if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	    echo "installed: nginx -t && systemctl reload nginx;" \
+	         "edit $(SYSCONFDIR)/stripe-sync/stripe-sync.conf, then" \
+	         "systemctl enable --now stripe-sync"; \
+	fi
+
+# The configuration in $(SYSCONFDIR)/stripe-sync is the user's: kept.
+uninstall:
+	rm -f $(DESTDIR)$(NGX_MODS_ENABLED)/50-mod-http-stripe-sync.conf \
+	    $(DESTDIR)$(NGX_MODS_AVAILABLE)/mod-http-stripe-sync.conf \
+	    $(DESTDIR)$(NGX_MODULES)/ngx_http_stripe_sync_module.so \
+	    $(DESTDIR)$(BINDIR)/stripe-sync $(DESTDIR)$(UNITDIR)/stripe-sync.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	    systemctl daemon-reload; fi
 
 run: deps module
 	t/run-stack
