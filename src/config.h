@@ -57,6 +57,9 @@ typedef struct {
     size_t       nfields;
     int          purchase;         /* 0/1 */
     char        *track;            /* metric / event name, or NULL */
+    plan_field  *properties;       /* the track's properties (templates);
+                                      none: a default set (rules.c) */
+    size_t       nproperties;
 } cfg_rule;
 
 typedef struct {

@@ -44,4 +44,12 @@ int rules_plan(const ss_config *c, const job *j, plan *out,
  */
 int template_expand(const char *tpl, const job *j, char *out, size_t len);
 
+/*
+ * Checks a template when the config is loaded: -1 for bad syntax (a "{"
+ * without its "}", an empty "{}"), 1 when a reference starts with a name no
+ * action record has (likely a typo: worth a warning), else 0. err says
+ * which, quoting the template.
+ */
+int template_check(const char *tpl, char *err, size_t errlen);
+
 #endif /* RULES_H */
