@@ -131,4 +131,11 @@ int http_request_header(http_request *req, const char *fmt, ...)
 /* URL-encodes s into out (for path segments and query values) */
 int http_escape(const char *s, char *out, size_t len);
 
+/* starts a request: method set, empty URL, no headers, no body */
+void http_request_init(http_request *req, const char *method);
+
+/* replaces every occurrence of secret (when not NULL or empty) in the
+   NUL-terminated s with "[redacted]", truncating to len if need be */
+void provider_redact(char *s, size_t len, const char *secret);
+
 #endif /* PROVIDER_H */
