@@ -63,13 +63,14 @@ is($? >> 8, 0, 'installed tool runs') or diag $ver;
 is(`cmp $root/build/ngx_http_stripe_sync_module.so $dest/usr/lib/nginx/modules/ngx_http_stripe_sync_module.so 2>&1`,
    '', 'installed module is the built one');
 
-# Debian's nginx loads the installed module through the snippet: the same
-# include line Debian's nginx.conf has; "modules/" resolves against the
-# prefix, which points into the DESTDIR as /usr/share/nginx does.
+# Debian's nginx loads the installed module through the enabled snippet;
+# "modules/" resolves against the prefix, which points into the DESTDIR as
+# /usr/share/nginx/modules does on the system.
 my $prefix = temp_dir('install-prefix');
 symlink("$dest/usr/lib/nginx/modules", "$prefix/modules") or die $!;
+my $snippet = $dest . readlink($link);    # the link, followed in DESTDIR
 spew("$prefix/nginx.conf",
-     "include $dest/etc/nginx/modules-enabled/*.conf;\n"
+     "include $snippet;\n"
    . "events {}\n"
    . "http { stripe_sync_redis 127.0.0.1:6379;\n"
    . "  server { listen 127.0.0.1:" . free_port() . ";\n"
