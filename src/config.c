@@ -1567,10 +1567,11 @@ config_load(ss_config *c, const char *path, char *err, size_t errlen,
     }
     fclose(f);
 
+    /* secrets and @include are relative to the file: "." for "x.conf" */
     slash = strrchr(path, '/');
     ld.dir = slash ? strndup(path, slash - path == 0 ? 1 : slash - path)
-                   : NULL;
-    if (slash != NULL && ld.dir == NULL) {
+                   : strdup(".");
+    if (ld.dir == NULL) {
         config_free(c);
         return fail(&ld, NULL, "out of memory");
     }

@@ -662,6 +662,37 @@ test_warnings(void)
 }
 
 
+/* "-c x.conf": no directory in the path; secrets found beside it */
+static void
+test_relative_path(void)
+{
+    ss_config  c;
+    char       err[CONFIG_ERR_MAX], cwd[512];
+    int        rc;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL || chdir(dir) != 0) {
+        ok(0, "chdir to the test directory");
+        return;
+    }
+
+    put_file("stripe-sync.conf", 0600,
+             "provider = { type = \"kit\"; api_key_file = \"kit.key\"; };\n");
+
+    rc = config_load(&c, "stripe-sync.conf", err, sizeof(err), NULL);
+    is_int(rc, 0, "a bare file name loads (%s)", err);
+
+    if (rc == 0) {
+        ok(c.provider_api_key != NULL,
+           "a secret path is taken relative to the config's directory");
+        config_free(&c);
+    }
+
+    if (chdir(cwd) != 0) {
+        diag("cannot go back to %s", cwd);
+    }
+}
+
+
 int
 main(void)
 {
@@ -680,6 +711,7 @@ main(void)
     test_errors();
     test_missing_file();
     test_warnings();
+    test_relative_path();
 
     /* clean up the directory */
     {
