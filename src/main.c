@@ -1,0 +1,264 @@
+/*
+ * main.c - the stripe-sync tool: one binary, one subcommand per job.
+ *
+ *   stripe-sync consume -c FILE    the daemon (foreground)
+ *   stripe-sync check -c FILE      validate the config, probe credentials
+ *
+ * Exit status: 0 success, 1 failure (config error, failed check), 2 usage.
+ */
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "config.h"
+#include "consumer.h"
+
+
+#define STRIPE_SYNC_VERSION  "0.1.0"
+#define DEFAULT_CONFIG       "/etc/stripe-sync/stripe-sync.conf"
+
+typedef struct {
+    const char   *name;
+    int         (*run)(int argc, char **argv);
+    const char   *summary;
+} command;
+
+static int cmd_consume(int argc, char **argv);
+static int cmd_check(int argc, char **argv);
+
+static const command  commands[] = {
+    { "consume", cmd_consume,
+      "drain the queue into the email platform (runs in the foreground)" },
+    { "check", cmd_check,
+      "validate the config; probe Redis, Stripe and the provider" },
+
+    /* to come (SPEC 6), each its own src/cmd_<name>.c:
+       { "send",      cmd_send,      "sign and POST a Stripe-style event" },
+       { "backfill",  cmd_backfill,  "import past purchasers" },
+       { "reconcile", cmd_reconcile, "enqueue events the webhook missed" },
+       { "dlq",       cmd_dlq,       "list|show|replay|purge dead letters" },
+       { "stats",     cmd_stats,     "counters, also --prometheus" }, */
+
+    { NULL, NULL, NULL }
+};
+
+static consumer  *running_consumer;
+
+
+static void
+usage(FILE *f)
+{
+    const command  *c;
+
+    fprintf(f, "usage: stripe-sync <command> [options]\n\ncommands:\n");
+
+    for (c = commands; c->name != NULL; c++) {
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    }
+
+    fprintf(f, "\noptions:\n"
+            "  -c, --config FILE  configuration file (default "
+            DEFAULT_CONFIG ")\n"
+            "  -h, --help         this help\n"
+            "      --version      the version\n");
+}
+
+
+/* "-c FILE" and "--help" for a command; NULL and *rc set when done */
+static const char *
+command_options(int argc, char **argv, int *rc)
+{
+    static const struct option  longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char  *path;
+    int          o;
+
+    path = DEFAULT_CONFIG;
+    optind = 1;
+    opterr = 0;
+
+    while ((o = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            path = optarg;
+            break;
+
+        case 'h':
+            usage(stdout);
+            *rc = 0;
+            return NULL;
+
+        default:
+            if (optopt == 'c') {
+                fprintf(stderr, "stripe-sync %s: -c needs a file\n",
+                        argv[0]);
+            } else {
+                fprintf(stderr, "stripe-sync %s: unknown option \"%s\"\n",
+                        argv[0], argv[optind - 1]);
+            }
+            usage(stderr);
+            *rc = 2;
+            return NULL;
+        }
+    }
+
+    if (optind < argc) {
+        fprintf(stderr, "stripe-sync %s: unexpected argument \"%s\"\n",
+                argv[0], argv[optind]);
+        usage(stderr);
+        *rc = 2;
+        return NULL;
+    }
+
+    return path;
+}
+
+
+static void
+on_stop(int sig)
+{
+    (void) sig;
+
+    if (running_consumer != NULL) {
+        consumer_stop(running_consumer);
+    }
+}
+
+
+static void
+on_reload(int sig)
+{
+    (void) sig;
+
+    if (running_consumer != NULL) {
+        consumer_reload(running_consumer);
+    }
+}
+
+
+static void
+config_warning(const char *msg)
+{
+    fprintf(stderr, "warning: %s\n", msg);
+}
+
+
+static int
+cmd_consume(int argc, char **argv)
+{
+    struct sigaction   sa;
+    ss_config         *c;
+    consumer          *cs;
+    const char        *path;
+    char               err[CONFIG_ERR_MAX];
+    int                rc;
+
+    path = command_options(argc, argv, &rc);
+    if (path == NULL) {
+        return rc;
+    }
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        fprintf(stderr, "stripe-sync: out of memory\n");
+        return 1;
+    }
+
+    if (config_load(c, path, err, sizeof(err), config_warning) != 0) {
+        fprintf(stderr, "%s\n", err);
+        free(c);
+        return 1;
+    }
+
+    cs = consumer_create(c, path, err, sizeof(err));
+    if (cs == NULL) {
+        fprintf(stderr, "stripe-sync consume: %s\n", err);
+        return 1;
+    }
+
+    running_consumer = cs;
+
+    /* no SA_RESTART: a signal ends the wait in poll() at once */
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_reload;
+    sigaction(SIGHUP, &sa, NULL);
+
+    /* a Redis or HTTP peer that hangs up must not kill the daemon */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    rc = consumer_run(cs);
+    if (rc != 0) {
+        fprintf(stderr, "stripe-sync consume: %s\n", consumer_error(cs));
+    }
+
+    running_consumer = NULL;
+    consumer_free(cs);
+
+    return rc == 0 ? 0 : 1;
+}
+
+
+static int
+cmd_check(int argc, char **argv)
+{
+    struct sigaction   sa;
+    const char        *path;
+    int                rc;
+
+    path = command_options(argc, argv, &rc);
+    if (path == NULL) {
+        return rc;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    return check_run(path, stdout, stderr);
+}
+
+
+int
+main(int argc, char **argv)
+{
+    const command  *c;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
+        || strcmp(argv[1], "help") == 0)
+    {
+        usage(stdout);
+        return 0;
+    }
+
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("stripe-sync " STRIPE_SYNC_VERSION "\n");
+        return 0;
+    }
+
+    for (c = commands; c->name != NULL; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            return c->run(argc - 1, argv + 1);
+        }
+    }
+
+    fprintf(stderr, "stripe-sync: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,486 @@
+/*
+ * stripe_api.c - Stripe API requests and responses (stripe_api.h).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "http.h"
+#include "stripe_api.h"
+
+
+#define STRIPE_ID_ESCAPED_MAX  (3 * 255 + 1)
+#define STRIPE_EXCERPT_MAX     200
+
+
+static const char *
+stripe_api_base(const ss_config *c)
+{
+    const char  *base;
+
+    base = c->stripe_api_base != NULL ? c->stripe_api_base
+                                      : "https://api.stripe.com";
+    return base;
+}
+
+
+/* the base without a trailing slash: "<base>/v1/..." never has "//" */
+static int
+stripe_api_url(const ss_config *c, http_request *req, const char *path)
+{
+    const char  *base;
+    size_t       blen;
+
+    base = stripe_api_base(c);
+    blen = strlen(base);
+
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+
+    return http_request_url(req, "%.*s%s", (int) blen, base, path);
+}
+
+
+static int
+stripe_api_start(const ss_config *c, http_request *req, const char *path)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = "GET";
+
+    if (stripe_api_url(c, req, path) != 0) {
+        return -1;
+    }
+
+    if (c->stripe_api_key != NULL
+        && http_request_header(req, "Authorization: Bearer %s",
+                               c->stripe_api_key) != 0)
+    {
+        return -1;
+    }
+
+    return http_request_header(req, "Accept: application/json");
+}
+
+
+int
+stripe_api_customer_request(const ss_config *c, const char *customer_id,
+    http_request *req)
+{
+    char  id[STRIPE_ID_ESCAPED_MAX], path[STRIPE_ID_ESCAPED_MAX + 32];
+
+    if (http_escape(customer_id, id, sizeof(id)) != 0) {
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/v1/customers/%s", id);
+
+    return stripe_api_start(c, req, path);
+}
+
+
+int
+stripe_api_line_items_request(const ss_config *c, const char *session_id,
+    const char *starting_after, http_request *req)
+{
+    char  id[STRIPE_ID_ESCAPED_MAX], after[STRIPE_ID_ESCAPED_MAX];
+    char  path[2 * STRIPE_ID_ESCAPED_MAX + 96];
+
+    if (http_escape(session_id, id, sizeof(id)) != 0) {
+        return -1;
+    }
+
+    if (starting_after != NULL && starting_after[0] != '\0') {
+        if (http_escape(starting_after, after, sizeof(after)) != 0) {
+            return -1;
+        }
+
+        snprintf(path, sizeof(path), "/v1/checkout/sessions/%s/line_items"
+                 "?limit=100&starting_after=%s", id, after);
+
+    } else {
+        snprintf(path, sizeof(path), "/v1/checkout/sessions/%s/line_items"
+                 "?limit=100", id);
+    }
+
+    return stripe_api_start(c, req, path);
+}
+
+
+int
+stripe_api_subscription_request(const ss_config *c,
+    const char *subscription_id, http_request *req)
+{
+    char  id[STRIPE_ID_ESCAPED_MAX], path[STRIPE_ID_ESCAPED_MAX + 32];
+
+    if (http_escape(subscription_id, id, sizeof(id)) != 0) {
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/v1/subscriptions/%s", id);
+
+    return stripe_api_start(c, req, path);
+}
+
+
+int
+stripe_api_probe_request(const ss_config *c, http_request *req)
+{
+    return stripe_api_start(c, req, "/v1/customers?limit=1");
+}
+
+
+/* one line of printable text from s, at most max bytes */
+static void
+stripe_api_excerpt(const char *s, size_t len, char *out, size_t max)
+{
+    size_t  i, o;
+
+    o = 0;
+
+    for (i = 0; i < len && o + 1 < max; i++) {
+        out[o++] = (s[i] >= 0x20 && s[i] != 0x7f) || (s[i] & 0x80)
+                   ? s[i] : ' ';
+    }
+
+    /* do not end inside a UTF-8 sequence */
+    if (i < len) {
+        while (o > 0 && ((unsigned char) out[o - 1] & 0xc0) == 0x80) {
+            o--;
+        }
+        if (o > 0 && ((unsigned char) out[o - 1] & 0xc0) == 0xc0) {
+            o--;
+        }
+    }
+
+    out[o] = '\0';
+}
+
+
+static yajl_val
+stripe_api_parse(const char *body, size_t len, char *err, size_t errlen)
+{
+    char      *copy, yerr[128];
+    yajl_val   v;
+
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+
+    yerr[0] = '\0';
+    v = yajl_tree_parse(copy, yerr, sizeof(yerr));
+    free(copy);
+
+    if (v == NULL) {
+        stripe_api_excerpt(yerr, strlen(yerr), yerr, sizeof(yerr));
+        snprintf(err, errlen, "Stripe response is not JSON: %s", yerr);
+        return NULL;
+    }
+
+    if (!YAJL_IS_OBJECT(v)) {
+        snprintf(err, errlen, "Stripe response is not a JSON object");
+        yajl_tree_free(v);
+        return NULL;
+    }
+
+    return v;
+}
+
+
+static yajl_val
+stripe_api_member(yajl_val obj, const char *key, yajl_type type)
+{
+    const char  *path[2];
+
+    path[0] = key;
+    path[1] = NULL;
+
+    return obj != NULL ? yajl_tree_get(obj, path, type) : NULL;
+}
+
+
+static const char *
+stripe_api_string(yajl_val obj, const char *key)
+{
+    yajl_val  v;
+
+    v = stripe_api_member(obj, key, yajl_t_string);
+
+    return v != NULL && YAJL_GET_STRING(v)[0] != '\0' ? YAJL_GET_STRING(v)
+                                                       : NULL;
+}
+
+
+static long long
+stripe_api_integer(yajl_val obj, const char *key)
+{
+    yajl_val  v;
+
+    v = stripe_api_member(obj, key, yajl_t_number);
+
+    return v != NULL && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : -1;
+}
+
+
+/* an id, or the id of an expanded object */
+static const char *
+stripe_api_id(yajl_val obj, const char *key)
+{
+    yajl_val  v;
+
+    v = stripe_api_member(obj, key, yajl_t_any);
+
+    if (YAJL_IS_STRING(v)) {
+        return YAJL_GET_STRING(v)[0] != '\0' ? YAJL_GET_STRING(v) : NULL;
+    }
+
+    return YAJL_IS_OBJECT(v) ? stripe_api_string(v, "id") : NULL;
+}
+
+
+stripe_api_status
+stripe_api_classify(const http_response *res, const char *what, char *err,
+    size_t errlen, long long *retry_after_ms)
+{
+    char         excerpt[STRIPE_EXCERPT_MAX + 1], e2[CONFIG_ERR_MAX];
+    yajl_val     v, error;
+    const char  *msg;
+    long         s;
+
+    *retry_after_ms = -1;
+    s = res->status;
+
+    if (s >= 200 && s <= 299) {
+        return STRIPE_API_OK;
+    }
+
+    if (s == 0) {
+        snprintf(err, errlen, "%s: %s", what,
+                 res->error ? res->error : "no response");
+        return STRIPE_API_RETRY;
+    }
+
+    *retry_after_ms = http_retry_after_ms(res->retry_after,
+                                          (long long) time(NULL));
+
+    msg = NULL;
+    v = res->body_len > 0 ? stripe_api_parse(res->body, res->body_len, e2,
+                                             sizeof(e2))
+                          : NULL;
+    error = stripe_api_member(v, "error", yajl_t_object);
+    msg = stripe_api_string(error, "message");
+
+    if (msg != NULL) {
+        stripe_api_excerpt(msg, strlen(msg), excerpt, sizeof(excerpt));
+    } else {
+        stripe_api_excerpt(res->body, res->body_len, excerpt,
+                           sizeof(excerpt));
+    }
+
+    if (v != NULL) {
+        yajl_tree_free(v);
+    }
+
+    snprintf(err, errlen, "%s: HTTP %ld: %s", what, s, excerpt);
+
+    return s == 408 || s == 429 || s >= 500 ? STRIPE_API_RETRY
+                                            : STRIPE_API_FAIL;
+}
+
+
+static int
+stripe_api_dup(char **dst, const char *s)
+{
+    *dst = NULL;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    *dst = strdup(s);
+    return *dst != NULL ? 0 : -1;
+}
+
+
+int
+stripe_api_parse_customer(const char *body, size_t len, char **email,
+    char **name, char *err, size_t errlen)
+{
+    yajl_val  v, deleted;
+
+    *email = NULL;
+    *name = NULL;
+
+    v = stripe_api_parse(body, len, err, errlen);
+    if (v == NULL) {
+        return -1;
+    }
+
+    deleted = stripe_api_member(v, "deleted", yajl_t_any);
+
+    if (!YAJL_IS_TRUE(deleted)
+        && (stripe_api_dup(email, stripe_api_string(v, "email")) != 0
+            || stripe_api_dup(name, stripe_api_string(v, "name")) != 0))
+    {
+        free(*email);
+        *email = NULL;
+        yajl_tree_free(v);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    yajl_tree_free(v);
+    return 0;
+}
+
+
+static int
+stripe_api_item_add(stripe_api_items *items, yajl_val li)
+{
+    job_item    *it, *v;
+    yajl_val     price;
+    size_t       cap;
+    long long    q, a;
+
+    if (items->n == items->cap) {
+        cap = items->cap ? items->cap * 2 : 16;
+        v = realloc(items->v, cap * sizeof(*v));
+        if (v == NULL) {
+            return -1;
+        }
+        items->v = v;
+        items->cap = cap;
+    }
+
+    it = &items->v[items->n];
+    memset(it, 0, sizeof(*it));
+
+    price = stripe_api_member(li, "price", yajl_t_object);
+    q = stripe_api_integer(li, "quantity");
+    a = stripe_api_integer(li, "amount_total");
+
+    it->quantity = q >= 0 ? q : -1;
+    it->amount = a >= 0 ? a : -1;
+
+    if (stripe_api_dup(&it->price, stripe_api_string(price, "id")) != 0
+        || stripe_api_dup(&it->product, stripe_api_id(price, "product")) != 0
+        || stripe_api_dup(&it->description,
+                          stripe_api_string(li, "description")) != 0)
+    {
+        free(it->price);
+        free(it->product);
+        return -1;
+    }
+
+    items->n++;
+    return 0;
+}
+
+
+int
+stripe_api_parse_line_items(const char *body, size_t len,
+    stripe_api_items *items, char *err, size_t errlen)
+{
+    yajl_val     v, data, li;
+    size_t       i;
+    const char  *id;
+
+    v = stripe_api_parse(body, len, err, errlen);
+    if (v == NULL) {
+        return -1;
+    }
+
+    data = stripe_api_member(v, "data", yajl_t_array);
+    if (data == NULL) {
+        snprintf(err, errlen, "Stripe line items response has no \"data\" "
+                 "list");
+        yajl_tree_free(v);
+        return -1;
+    }
+
+    items->has_more = YAJL_IS_TRUE(stripe_api_member(v, "has_more",
+                                                     yajl_t_any));
+    items->pages++;
+
+    for (i = 0; i < YAJL_GET_ARRAY(data)->len; i++) {
+        li = YAJL_GET_ARRAY(data)->values[i];
+
+        if (!YAJL_IS_OBJECT(li)) {
+            continue;
+        }
+
+        id = stripe_api_string(li, "id");
+        if (id != NULL && strlen(id) < sizeof(items->last_id)) {
+            strcpy(items->last_id, id);
+        }
+
+        if (items->n >= STRIPE_API_LINE_ITEMS_MAX) {
+            items->has_more = 0;
+            break;
+        }
+
+        if (stripe_api_item_add(items, li) != 0) {
+            snprintf(err, errlen, "out of memory");
+            yajl_tree_free(v);
+            return -1;
+        }
+    }
+
+    /* a page without ids cannot be followed: stop rather than loop */
+    if (YAJL_GET_ARRAY(data)->len == 0 || items->last_id[0] == '\0') {
+        items->has_more = 0;
+    }
+
+    yajl_tree_free(v);
+    return 0;
+}
+
+
+void
+stripe_api_items_free(stripe_api_items *items)
+{
+    size_t  i;
+
+    for (i = 0; i < items->n; i++) {
+        free(items->v[i].price);
+        free(items->v[i].product);
+        free(items->v[i].description);
+    }
+
+    free(items->v);
+    memset(items, 0, sizeof(*items));
+}
+
+
+int
+stripe_api_parse_subscription(const char *body, size_t len,
+    long long *start_date, char *err, size_t errlen)
+{
+    yajl_val   v;
+    long long  s;
+
+    v = stripe_api_parse(body, len, err, errlen);
+    if (v == NULL) {
+        return -1;
+    }
+
+    s = stripe_api_integer(v, "start_date");
+    yajl_tree_free(v);
+
+    if (s < 0) {
+        snprintf(err, errlen, "Stripe subscription has no \"start_date\"");
+        return -1;
+    }
+
+    *start_date = s;
+    return 0;
+}
