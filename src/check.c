@@ -219,20 +219,6 @@ check_ops_rules(check_ops *ops, const cfg_rule *rules, size_t n)
 }
 
 
-static void
-check_label(const check_op *op, char *buf, size_t len)
-{
-    char  q[300];
-
-    if (op->name != NULL) {
-        snprintf(buf, len, "%s \"%s\"", op_kind_name(op->kind),
-                 logging_quote(op->name, q, sizeof(q)));
-    } else {
-        snprintf(buf, len, "%s", op_kind_name(op->kind));
-    }
-}
-
-
 /* runs one op in check mode; 1 if it failed */
 static int
 check_provider_op(check_ctx *cx, provider *p, job *j, const check_op *cop,
@@ -245,7 +231,7 @@ check_provider_op(check_ctx *cx, provider *p, job *j, const check_op *cop,
     char          label[400];
     int           guard;
 
-    check_label(cop, label, sizeof(label));
+    logging_op_label(cop->kind, cop->name, label, sizeof(label));
 
     if (!p->ops->supports(p, cop->kind)) {
         fprintf(out, "warn %s: not supported by %s, will be skipped\n",

@@ -869,20 +869,6 @@ cjob_on_stripe(void *data, const http_result *r)
 }
 
 
-static void
-cjob_op_name(const plan_op *op, char *buf, size_t len)
-{
-    char  q[300];
-
-    if (op->name != NULL) {
-        snprintf(buf, len, "%s \"%s\"", op_kind_name(op->kind),
-                 logging_quote(op->name, q, sizeof(q)));
-    } else {
-        snprintf(buf, len, "%s", op_kind_name(op->kind));
-    }
-}
-
-
 /* what a provider step said: the op is finished, or the job ends */
 static void
 cjob_step_status(cjob *cj, step_status s)
@@ -905,7 +891,7 @@ cjob_step_status(cjob *cj, step_status s)
         return;
 
     case STEP_SKIP:
-        cjob_op_name(cj->x.op, name, sizeof(name));
+        logging_op_label(cj->x.op->kind, cj->x.op->name, name, sizeof(name));
         logging_printf("event=%s operation %s skipped by %s: %s",
                        log_token(cj->j.id, ev, sizeof(ev)), name,
                        p->ops->name,
@@ -1257,7 +1243,7 @@ cjob_ops(cjob *cj)
 
     if (!cj->op_started) {
         if (!p->ops->supports(p, op->kind)) {
-            cjob_op_name(op, name, sizeof(name));
+            logging_op_label(op->kind, op->name, name, sizeof(name));
             logging_printf("event=%s operation %s not supported by %s, "
                            "skipped", log_token(cj->j.id, ev, sizeof(ev)),
                            name, p->ops->name);

@@ -117,3 +117,17 @@ logging_quote(const char *s, char *out, size_t len)
     out[o] = '\0';
     return out;
 }
+
+
+void
+logging_op_label(op_kind kind, const char *name, char *buf, size_t len)
+{
+    char  q[300];
+
+    if (name != NULL) {
+        snprintf(buf, len, "%s \"%s\"", op_kind_name(kind),
+                 logging_quote(name, q, sizeof(q)));
+    } else {
+        snprintf(buf, len, "%s", op_kind_name(kind));
+    }
+}

@@ -11,6 +11,8 @@
 #ifndef LOGGING_H
 #define LOGGING_H
 
+#include "plan.h"
+
 #include <stddef.h>
 
 #define LOGGING_TIME_LEN  sizeof("2025-04-23T18:45:06.123Z")
@@ -28,5 +30,8 @@ void logging_printf(const char *fmt, ...)
  * len bytes. Returns out.
  */
 char *logging_quote(const char *s, char *out, size_t len);
+
+/* an operation as logs and "check" name it: tag "Course buyer", upsert */
+void logging_op_label(op_kind kind, const char *name, char *buf, size_t len);
 
 #endif /* LOGGING_H */

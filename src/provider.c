@@ -54,23 +54,26 @@ provider_find(const char *type)
 }
 
 
-/* the body's first EXCERPT_MAX bytes, on one line */
-static void
-excerpt(const char *body, size_t len, char *out, size_t outlen)
+/*
+ * A body (or any text) as one line of at most outlen - 1 bytes: control
+ * characters become spaces and the cut never splits a UTF-8 sequence.
+ * out may be body itself.
+ */
+void
+provider_excerpt(const char *body, size_t len, char *out, size_t outlen)
 {
     size_t  i, n;
 
-    if (body == NULL || len == 0) {
-        snprintf(out, outlen, "(empty body)");
+    if (outlen == 0) {
         return;
     }
 
-    n = len < EXCERPT_MAX ? len : EXCERPT_MAX;
-    if (n > outlen - 1) {
-        n = outlen - 1;
+    if (body == NULL) {
+        len = 0;
     }
 
-    /* do not end inside a UTF-8 sequence */
+    n = len < outlen - 1 ? len : outlen - 1;
+
     if (n < len) {
         while (n > 0 && ((unsigned char) body[n] & 0xc0) == 0x80) {
             n--;
@@ -109,8 +112,9 @@ provider_classify(op_exec *x, const http_response *res, const char *what)
         return STEP_DONE;
     }
 
-    excerpt(res->body, res->body_len, text, sizeof(text));
-    snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: %s", what, st, text);
+    provider_excerpt(res->body, res->body_len, text, sizeof(text));
+    snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: %s", what, st,
+             text[0] != '\0' ? text : "(empty body)");
 
     if (st == 408 || st == 429 || (st >= 500 && st < 600)) {
         ms = provider_retry_after_ms(res->retry_after, (long long) time(NULL));

@@ -128,6 +128,11 @@ int http_request_url(http_request *req, const char *fmt, ...)
 int http_request_header(http_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* a body (or any text) as one printable line of at most outlen - 1 bytes,
+   never cut inside a UTF-8 sequence; out may be body itself */
+void provider_excerpt(const char *body, size_t len, char *out,
+    size_t outlen);
+
 /* URL-encodes s into out (for path segments and query values) */
 int http_escape(const char *s, char *out, size_t len);
 

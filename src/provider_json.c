@@ -278,38 +278,6 @@ json_too_deep(const char *s, size_t len)
 }
 
 
-/* the body's first bytes on one line, for error messages */
-static void
-body_excerpt(const char *body, size_t len, char *out, size_t outlen)
-{
-    size_t  i, n;
-
-    if (outlen == 0) {
-        return;
-    }
-
-    n = len < ERROR_TEXT_MAX ? len : ERROR_TEXT_MAX;
-    if (n > outlen - 1) {
-        n = outlen - 1;
-    }
-
-    /* do not end inside a UTF-8 sequence */
-    if (n < len) {
-        while (n > 0 && ((unsigned char) body[n] & 0xc0) == 0x80) {
-            n--;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        unsigned char  c = (unsigned char) body[i];
-
-        out[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char) c;
-    }
-
-    out[n] = '\0';
-}
-
-
 yajl_val
 provider_json_parse(op_exec *x, const http_response *res, const char *what)
 {
@@ -345,8 +313,7 @@ provider_json_parse(op_exec *x, const http_response *res, const char *what)
         why = "response is not JSON (truncated?)";
     }
 
-    body_excerpt(res->body == NULL ? "" : res->body, len, excerpt,
-                 sizeof(excerpt));
+    provider_excerpt(res->body, len, excerpt, sizeof(excerpt));
     snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: %s: %s", what,
              res->status, why, excerpt);
     return NULL;
@@ -530,7 +497,7 @@ provider_json_classify(op_exec *x, const http_response *res,
     }
 
     if (error_text(res, text, sizeof(text)) == 0) {
-        body_excerpt(text, strlen(text), clean, sizeof(clean));
+        provider_excerpt(text, strlen(text), clean, sizeof(clean));
         snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: %s", what,
                  res->status, clean);
     }

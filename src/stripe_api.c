@@ -10,6 +10,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "http.h"
+#include "provider.h"
 #include "stripe_api.h"
 
 
@@ -134,33 +135,6 @@ stripe_api_probe_request(const ss_config *c, http_request *req)
 }
 
 
-/* one line of printable text from s, at most max bytes */
-static void
-stripe_api_excerpt(const char *s, size_t len, char *out, size_t max)
-{
-    size_t  i, o;
-
-    o = 0;
-
-    for (i = 0; i < len && o + 1 < max; i++) {
-        out[o++] = (s[i] >= 0x20 && s[i] != 0x7f) || (s[i] & 0x80)
-                   ? s[i] : ' ';
-    }
-
-    /* do not end inside a UTF-8 sequence */
-    if (i < len) {
-        while (o > 0 && ((unsigned char) out[o - 1] & 0xc0) == 0x80) {
-            o--;
-        }
-        if (o > 0 && ((unsigned char) out[o - 1] & 0xc0) == 0xc0) {
-            o--;
-        }
-    }
-
-    out[o] = '\0';
-}
-
-
 static yajl_val
 stripe_api_parse(const char *body, size_t len, char *err, size_t errlen)
 {
@@ -181,7 +155,7 @@ stripe_api_parse(const char *body, size_t len, char *err, size_t errlen)
     free(copy);
 
     if (v == NULL) {
-        stripe_api_excerpt(yerr, strlen(yerr), yerr, sizeof(yerr));
+        provider_excerpt(yerr, strlen(yerr), yerr, sizeof(yerr));
         snprintf(err, errlen, "Stripe response is not JSON: %s", yerr);
         return NULL;
     }
@@ -280,9 +254,9 @@ stripe_api_classify(const http_response *res, const char *what, char *err,
     msg = stripe_api_string(error, "message");
 
     if (msg != NULL) {
-        stripe_api_excerpt(msg, strlen(msg), excerpt, sizeof(excerpt));
+        provider_excerpt(msg, strlen(msg), excerpt, sizeof(excerpt));
     } else {
-        stripe_api_excerpt(res->body, res->body_len, excerpt,
+        provider_excerpt(res->body, res->body_len, excerpt,
                            sizeof(excerpt));
     }
 
