@@ -194,7 +194,7 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
 	    systemctl daemon-reload; fi
 
-run: deps module
+run: deps module tool
 	t/run-stack
 
 bench: all
