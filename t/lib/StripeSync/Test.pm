@@ -29,6 +29,9 @@ package StripeSync::Test;
 #   raw_post post_async post_parallel parse_prometheus fixture_object
 #   unique_id json_encode json_decode res_json wait_until tmo free_port
 #   spawn_process slurp spew temp_dir diag_response require_module finish
+#   spawn_sub (a forked Perl sub as a background process)
+#   tool_path require_tool start_consumer run_tool libconfig write_secret
+#   (the stripe-sync tool; fake APIs for it: t/lib/StripeSync/Fake.pm)
 #
 # Processes: every process started here is killed at END, even when a test
 # dies; each runs in its own process group with PR_SET_PDEATHSIG, so nothing
@@ -68,6 +71,8 @@ our @EXPORT = qw(
     fixture_object unique_id json_encode json_decode res_json wait_until
     tmo valgrind_mode post_async post_parallel parse_prometheus
     spawn_process diag_response finish slurp spew temp_dir
+    spawn_sub tool_path require_tool start_consumer run_tool libconfig
+    write_secret
 );
 
 my $ORIG_PID = $$;
@@ -296,6 +301,140 @@ sub spawn_process {
                           dir => $o{chdir});
     push @PROCS, $self;
     return $self;
+}
+
+# A forked child running $code (a Perl sub: fake servers), as a background
+# process like spawn_process's: own process group, SIGKILL when the test
+# process dies, killed at END. STDOUT/STDERR go to $log; the child exits
+# (without END blocks) when $code returns or dies.
+#   my $p = spawn_sub(name => 'fake', code => sub { ... });
+sub spawn_sub {
+    my (%o) = @_;
+    my $dir = $o{dir} || temp_dir($o{name} || 'sub');
+    my $log = $o{log} || "$dir/" . ($o{name} || 'sub') . '.log';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        alarm 0;
+        $SIG{$_} = 'DEFAULT' for qw(ALRM INT TERM HUP);
+        setpgrp(0, 0);
+        syscall(157, 1, 9) if $PDEATHSIG_OK;    # prctl(PR_SET_PDEATHSIG, KILL)
+        close $GUARD_W if $GUARD_W;    # the guardian must see EOF when the test dies
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $log or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
+        STDOUT->autoflush(1);
+        STDERR->autoflush(1);
+        my $ok = eval { $o{code}->(); 1 };
+        print STDERR "spawn_sub $o{name}: $@" unless $ok;
+        POSIX::_exit($ok ? 0 : 1);
+    }
+    _guard($pid) if $$ == $ORIG_PID;
+    my $self = bless { %o, dir => $dir, log => $log, pid => $pid },
+                     'StripeSync::Test::Process';
+    delete $self->{code};
+    push @PROCS, $self;
+    return $self;
+}
+
+# ------------------------------------------------------------ the tool ---
+
+# build/stripe-sync (or $ENV{STRIPE_SYNC_TOOL})
+sub tool_path { $ENV{STRIPE_SYNC_TOOL} || "$REPO/build/stripe-sync" }
+
+# plan skip_all unless the tool is built.
+sub require_tool {
+    my $t = tool_path();
+    Test::More::plan(skip_all => "stripe-sync not built ($t): run make tool")
+        unless -x $t;
+}
+
+# A secret file (mode 0600, as the tool wants): returns its path.
+sub write_secret {
+    my ($dir, $name, $content) = @_;
+    return spew("$dir/$name", $content, 0600);
+}
+
+# libconfig text of a Perl structure: a hash is a group { }, an array of
+# hashes a list ( ), another array an array [ ]; JSON::PP::true/false are
+# true/false; numbers (as /^-?\d+(\.\d+)?$/) are bare ("5" an int, "5.0" a
+# float); a scalar ref is always a quoted string (\"5"); the rest quoted.
+# Keys are sorted; top-level "rules" keep their array order.
+sub libconfig {
+    my ($v, $indent) = @_;
+    $indent //= '';
+    my $in = "$indent  ";
+    my $scalar = sub {
+        my ($x) = @_;
+        return 'true' if ref $x && eval { $x->isa('JSON::PP::Boolean') } && $x;
+        return 'false' if ref $x && eval { $x->isa('JSON::PP::Boolean') };
+        my $force = ref $x eq 'SCALAR';
+        $x = $$x if $force;
+        return $x if !$force && defined $x && $x =~ /^-?\d+(\.\d+)?$/;
+        $x //= '';
+        $x =~ s/(["\\])/\\$1/g;
+        $x =~ s/\n/\\n/g;
+        $x =~ s/\t/\\t/g;
+        return qq("$x");
+    };
+    my $value;
+    $value = sub {
+        my ($x, $ind) = @_;
+        if (ref $x eq 'HASH') {
+            return "{\n" . libconfig($x, "$ind  ") . "$ind}";
+        }
+        if (ref $x eq 'ARRAY') {
+            if (@$x && ref $x->[0] eq 'HASH') {
+                return "(\n" . join(",\n", map { "$ind  " . $value->($_, "$ind  ") } @$x)
+                    . "\n$ind)";
+            }
+            return '[' . join(', ', map { $scalar->($_) } @$x) . ']';
+        }
+        return $scalar->($x);
+    };
+    return $value->($v, $indent) . "\n" unless ref $v eq 'HASH';
+    my $out = '';
+    for my $k (sort keys %$v) {
+        next unless defined $v->{$k};
+        $out .= "$indent$k = " . $value->($v->{$k}, $indent) . ";\n";
+    }
+    return $out;
+}
+
+# Starts `stripe-sync consume -c FILE`:
+#   start_consumer(config => \%conf | $text,   written to dir/stripe-sync.conf
+#                  conf_file => path,          or an existing file
+#                  args => [...], env => {...}, name => 'consumer',
+#                  dir => .., log => ..)       log: appended (restarts)
+# -> StripeSync::Test::Process with {conf} (the file) and {dir}.
+sub start_consumer {
+    my (%o) = @_;
+    my $name = $o{name} || 'consumer';
+    my $dir = $o{dir} || temp_dir($name);
+    my $conf = $o{conf_file} || "$dir/$name.conf";
+    if (defined $o{config}) {
+        spew($conf, ref $o{config} ? libconfig($o{config}) : $o{config});
+    }
+    return spawn_process(name => $name, dir => $dir, conf => $conf,
+        log => $o{log},
+        cmd => [ tool_path(), 'consume', '-c', $conf, @{ $o{args} || [] } ],
+        env => $o{env});
+}
+
+# Runs the tool to completion: (exit code, stdout+stderr). Killed after
+# timeout seconds (exit code -1 then).
+sub run_tool {
+    my (@args) = @_;
+    my %o = ref $args[-1] eq 'HASH' ? %{ pop @args } : ();
+    my $dir = temp_dir('tool');
+    my $pid = _spawn(cmd => [ tool_path(), @args ], log => "$dir/out.log",
+                     env => $o{env});
+    my $st = _reap($pid, $o{timeout} // tmo(30));
+    if (!defined $st) {
+        kill 'KILL', -$pid, $pid;
+        _reap($pid, 5);
+        return (-1, slurp("$dir/out.log") // '');
+    }
+    return ($st >> 8, slurp("$dir/out.log") // '');
 }
 
 # ---------------------------------------------------------------- HTTP ---
