@@ -11,7 +11,8 @@
  *   ITEMS      Checkout line items from Stripe (paged)
  *   TENURE     the subscription's start, when a rule needs it
  *   PLAN       rules -> operations (an empty plan ends the job)
- *   EMAIL_*    customer map, then Stripe; saved back to the map
+ *   EMAIL_*    customer map, then Stripe, then the provider's contact
+ *              carrying the Stripe customer id; saved back to the map
  *   REPLAN     rules again, now that templates can use the email
  *   OPS        each operation through the provider, one request at a time
  *   STEP_SAVE  record the finished operation in {P}:job:<id>
@@ -73,6 +74,7 @@ typedef enum {
     PH_PLAN,
     PH_EMAIL_MAP,
     PH_EMAIL_API,
+    PH_EMAIL_PROVIDER,
     PH_EMAIL_SAVE,
     PH_REPLAN,
     PH_OPS,
@@ -101,6 +103,10 @@ typedef enum {
     REQ_PROVIDER
 } req_kind;
 
+/* the one-operation plan the email lookup at the provider runs */
+static plan_op  find_email_op = { OP_FIND_EMAIL, NULL, NULL, 0, -1 };
+static plan     find_email_plan = { &find_email_op, 1 };
+
 typedef struct cjob  cjob;
 
 struct cjob {
@@ -127,6 +133,7 @@ struct cjob {
     size_t               nsteps;
 
     stripe_api_items     items;
+    char                 email_tried[CONFIG_ERR_MAX]; /* why no email yet */
     plan                 plan;
     size_t               op;
     int                  op_started;
@@ -676,6 +683,8 @@ cjob_keep_response(cjob *cj, const http_response *res)
 
 static void cjob_on_stripe(void *data, const http_result *r);
 static void cjob_on_provider(void *data, const http_result *r);
+static void cjob_email_at_provider(cjob *cj, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 
 static void
@@ -780,8 +789,8 @@ cjob_on_stripe(void *data, const http_result *r)
 
     if (st == STRIPE_API_FAIL) {
         if (cj->req_kind == REQ_CUSTOMER) {
-            cjob_end(cj, OUT_DEAD, "no email for customer %s (%s)",
-                     j->customer_id, err);
+            cjob_email_at_provider(cj, "not in the event or the customer "
+                                   "map; %s", err);
         } else {
             cjob_end(cj, OUT_DEAD, "%s", err);
         }
@@ -845,8 +854,9 @@ cjob_on_stripe(void *data, const http_result *r)
 
         if (email == NULL) {
             free(name);
-            cjob_end(cj, OUT_DEAD, "no email for customer %s (Stripe has "
-                     "none, or the customer is deleted)", j->customer_id);
+            cjob_email_at_provider(cj, "not in the event, the customer map "
+                                   "or Stripe's customer (none, or "
+                                   "deleted)");
             return;
         }
 
@@ -924,6 +934,55 @@ cjob_step_status(cjob *cj, step_status s)
 }
 
 
+/* what the provider's find_email said: the email, or why there is none */
+static void
+cjob_email_step(cjob *cj, step_status s)
+{
+    provider  *p;
+    char       ev[128], cu[128];
+
+    p = cj->rt->provider;
+    cj->x.scratch[sizeof(cj->x.scratch) - 1] = '\0';
+
+    switch (s) {
+
+    case STEP_REQUEST:
+        return;     /* PH_EMAIL_PROVIDER calls next() again */
+
+    case STEP_DONE:
+        if (cj->x.scratch[0] == '\0') {
+            break;              /* not found */
+        }
+
+        if (job_set_email(&cj->j, cj->x.scratch) != 0) {
+            cjob_end(cj, OUT_RETRY, "out of memory");
+            return;
+        }
+
+        logging_printf("event=%s customer=%s: email found at %s by the "
+                       "Stripe customer id",
+                       log_token(cj->j.id, ev, sizeof(ev)),
+                       log_token(cj->j.customer_id, cu, sizeof(cu)),
+                       p->ops->name);
+        cj->phase = PH_EMAIL_SAVE;
+        return;
+
+    case STEP_SKIP:
+    case STEP_FAIL:
+        break;
+
+    case STEP_RETRY:
+    default:
+        cjob_step_status(cj, s);
+        return;
+    }
+
+    cjob_end(cj, OUT_DEAD, "no email for customer %s (%s; %s)",
+             cj->j.customer_id, cj->email_tried,
+             cj->x.err[0] != '\0' ? cj->x.err : "not found");
+}
+
+
 static void
 cjob_on_provider(void *data, const http_result *r)
 {
@@ -938,7 +997,12 @@ cjob_on_provider(void *data, const http_result *r)
     cjob_keep_response(cj, &r->response);
 
     s = p->ops->response(p, &cj->x, &r->response);
-    cjob_step_status(cj, s);
+
+    if (cj->phase == PH_EMAIL_PROVIDER) {
+        cjob_email_step(cj, s);
+    } else {
+        cjob_step_status(cj, s);
+    }
 }
 
 
@@ -1139,8 +1203,8 @@ cjob_email_map(consumer *cs, cjob *cj, long long now)
     }
 
     if (cj->rt->config->stripe_api_key == NULL) {
-        /* SPEC 6's lookup in the provider's records is not done */
-        cjob_end(cj, OUT_DEAD, "no email for customer %s", cj->j.customer_id);
+        cjob_email_at_provider(cj, "not in the event or the customer map; "
+                               "no Stripe key to ask");
         return RUN_AGAIN;
     }
 
@@ -1161,6 +1225,63 @@ cjob_email_api(cjob *cj)
     }
 
     cjob_request(cj, REQ_CUSTOMER);
+    return RUN_AGAIN;
+}
+
+
+/*
+ * The last source (SPEC 6): the provider's contact carrying the Stripe
+ * customer id, when the provider can search by it. fmt says why the
+ * sources before gave none, for the dead letter.
+ */
+static void
+cjob_email_at_provider(cjob *cj, const char *fmt, ...)
+{
+    provider  *p;
+    va_list    ap;
+
+    p = cj->rt->provider;
+
+    va_start(ap, fmt);
+    vsnprintf(cj->email_tried, sizeof(cj->email_tried), fmt, ap);
+    va_end(ap);
+
+    if (!p->ops->supports(p, OP_FIND_EMAIL)) {
+        cjob_end(cj, OUT_DEAD, "no email for customer %s (%s; %s cannot "
+                 "look one up by Stripe customer id)", cj->j.customer_id,
+                 cj->email_tried, p->ops->name);
+        return;
+    }
+
+    memset(&cj->x, 0, sizeof(cj->x));
+    cj->x.plan = &find_email_plan;
+    cj->x.index = 0;
+    cj->x.op = &find_email_plan.ops[0];
+    cj->x.job = &cj->j;
+    cj->phase = PH_EMAIL_PROVIDER;
+}
+
+
+static run_status
+cjob_email_provider(cjob *cj)
+{
+    provider     *p;
+    step_status   s;
+
+    p = cj->rt->provider;
+
+    memset(&cj->req, 0, sizeof(cj->req));
+    s = p->ops->next(p, &cj->x, &cj->req);
+
+    if (s == STEP_REQUEST) {
+        cjob_request(cj, REQ_PROVIDER);
+        return RUN_AGAIN;
+    }
+
+    free(cj->req.body);
+    cj->req.body = NULL;
+
+    cjob_email_step(cj, s);
     return RUN_AGAIN;
 }
 
@@ -1423,6 +1544,9 @@ cjob_run_once(consumer *cs, cjob *cj, long long now)
 
     case PH_EMAIL_API:
         return cjob_email_api(cj);
+
+    case PH_EMAIL_PROVIDER:
+        return cjob_email_provider(cj);
 
     case PH_EMAIL_SAVE:
         return cjob_email_save(cs, cj, now);

@@ -11,7 +11,7 @@
 
 static const char *op_kind_names[OP_KINDS] = {
     "upsert", "tag", "untag", "sequence", "form", "list", "fields",
-    "purchase", "track"
+    "purchase", "track", "find_email"
 };
 
 

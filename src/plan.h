@@ -23,6 +23,9 @@ typedef enum {
     OP_FIELDS,       /* fields: custom field values */
     OP_PURCHASE,     /* Kit purchase / AC Deep Data order / Klaviyo event */
     OP_TRACK,        /* name: event or metric name; properties from job */
+    OP_FIND_EMAIL,   /* never from rules: the consumer's last email source,
+                        the contact carrying the job's Stripe customer id;
+                        DONE with the email in x->scratch ("" not found) */
     OP_KINDS
 } op_kind;
 

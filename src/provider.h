@@ -111,7 +111,14 @@ const provider_ops *provider_find(const char *type);
  *                look it up: DONE if it exists, FAIL "... not found"
  *   OP_PURCHASE  FAIL when the credentials cannot record one (Kit without
  *                an OAuth token), else DONE
- *   others       DONE without a request
+ *   others       DONE without a request (OP_FIND_EMAIL: scratch empty)
+ *
+ * OP_FIND_EMAIL, outside check mode: the consumer's last source of an
+ * email, asked only of a provider whose supports() says so. The provider
+ * looks for its contact carrying x->job->customer_id (the Stripe customer
+ * id; the job has no email) and ends DONE with that contact's email in
+ * x->scratch, or with x->scratch empty and x->err saying what it looked
+ * for when there is none; RETRY and FAIL as for any operation.
  *
  * Shared helpers for providers (provider.c):
  */

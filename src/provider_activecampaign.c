@@ -12,6 +12,9 @@
  *   list      [GET /lists?filters[name]=] [contact] POST /contactLists
  *   purchase  [GET /connections, POST /connections] [GET /ecomCustomers,
  *             POST /ecomCustomers] POST /ecomOrders {ecomOrder}
+ *   find_email
+ *             GET /ecomCustomers?filters[externalid]=<Stripe customer id>
+ *             (our orders' e-commerce customers carry that id)
  *   check     GET /users/me; names looked up, never created
  *
  * Each operation runs as "what is still unknown, in order": a step looks
@@ -53,6 +56,7 @@ enum {
     AC_CUST_FIND,        /* GET /ecomCustomers */
     AC_CUST_CREATE,      /* POST /ecomCustomers */
     AC_ACT,              /* the operation's own request */
+    AC_FIND_EMAIL,       /* GET /ecomCustomers?filters[externalid]= */
     AC_PHASE_MASK = 0xff
 };
 
@@ -72,7 +76,7 @@ enum {
 #define AC_PAGE_SHIFT  20
 #define AC_PAGE(x)     ((x)->state >> AC_PAGE_SHIFT)
 
-/* x->scratch: ids known so far */
+/* x->scratch: ids known so far; find_email: the email */
 #define AC_SLOT        48
 #define AC_CONTACT(x)  ((x)->scratch)                 /* contact id */
 #define AC_TARGET(x)   ((x)->scratch + AC_SLOT)       /* tag/list/automation */
@@ -222,6 +226,7 @@ ac_supports(const provider *p, op_kind kind)
     case OP_LIST:
     case OP_FIELDS:
     case OP_PURCHASE:
+    case OP_FIND_EMAIL:
         return 1;
     default:
         /* forms are Kit's; custom events need AC's separate tracking key */
@@ -360,6 +365,7 @@ ac_step_label(const op_exec *x)
     case AC_CONN_CREATE:   return "POST /connections";
     case AC_CUST_FIND:     return "GET /ecomCustomers";
     case AC_CUST_CREATE:   return "POST /ecomCustomers";
+    case AC_FIND_EMAIL:    return "GET /ecomCustomers";
     case AC_ACT:
         switch (x->op->kind) {
         case OP_TAG:       return "POST /contactTags";
@@ -534,6 +540,15 @@ ac_advance(provider *p, op_exec *x, step_status *end)
 
         return AC_ACT;
 
+    case OP_FIND_EMAIL:
+        if (x->check) {
+            x->err[0] = '\0';
+            *end = STEP_DONE;
+            return 0;
+        }
+
+        return AC_FIND_EMAIL;
+
     default:
         snprintf(x->err, sizeof(x->err), "ActiveCampaign cannot express %s",
                  op_kind_name(x->op->kind));
@@ -601,6 +616,10 @@ ac_begin(provider *p, op_exec *x)
 
     memset(x->scratch, 0, sizeof(x->scratch));
     x->state &= AC_FLAGS_MASK & AC_RELOOKED;
+
+    if (x->op->kind == OP_FIND_EMAIL) {
+        return;     /* the scratch is for the email found */
+    }
 
     name = ac_name(p, x);
     cache = ac_target_cache(a, x->op->kind);
@@ -966,13 +985,23 @@ ac_next(provider *p, op_exec *x, http_request *req)
 
     name = ac_name(p, x);
     if (name == NULL && x->op->kind != OP_UPSERT && x->op->kind != OP_FIELDS
-        && x->op->kind != OP_PURCHASE)
+        && x->op->kind != OP_PURCHASE && x->op->kind != OP_FIND_EMAIL)
     {
         return ac_fail(x, req, STEP_FAIL, "ActiveCampaign %s: no name "
                        "given", op_kind_name(x->op->kind));
     }
 
-    if (!x->check && (x->job->email == NULL || x->job->email[0] == '\0')) {
+    if (x->op->kind == OP_FIND_EMAIL) {
+        if (!x->check && (x->job->customer_id == NULL
+                          || x->job->customer_id[0] == '\0'))
+        {
+            return ac_fail(x, req, STEP_FAIL, "ActiveCampaign find_email: "
+                           "the job has no Stripe customer id");
+        }
+
+    } else if (!x->check
+               && (x->job->email == NULL || x->job->email[0] == '\0'))
+    {
         return ac_fail(x, req, STEP_FAIL, "ActiveCampaign %s: the job has "
                        "no email", op_kind_name(x->op->kind));
     }
@@ -1086,6 +1115,12 @@ ac_next(provider *p, op_exec *x, http_request *req)
         req->method = "POST";
         rc = http_request_url(req, "%s/ecomCustomers", a->base);
         rc |= ac_customer_body(x, req);
+        break;
+
+    case AC_FIND_EMAIL:
+        rc = http_escape(x->job->customer_id, esc, sizeof(esc));
+        rc |= http_request_url(req, "%s/ecomCustomers?filters[externalid]=%s",
+                               a->base, esc);
         break;
 
     case AC_ACT:
@@ -1593,6 +1628,74 @@ ac_on_customer(provider *p, op_exec *x, const http_response *res,
 }
 
 
+/*
+ * The email of an e-commerce customer whose externalid is the Stripe
+ * customer id: ours (AC_SERVICE's connection) when we know it, else the
+ * first; only entries repeating the id count, whatever the filter did.
+ */
+static step_status
+ac_on_find_email(provider *p, op_exec *x, const http_response *res,
+    const char *what)
+{
+    ac_state     *a = p->data;
+    yajl_val      v, list, c;
+    const char   *email;
+    char          ext[256], conn[AC_SLOT];
+    step_status   s;
+    size_t        i;
+
+    v = ac_parse(x, res, what, &s);
+    if (v == NULL) {
+        return s;
+    }
+
+    list = ac_array(x, v, "ecomCustomers", what, res->status);
+    if (list == NULL) {
+        yajl_tree_free(v);
+        return STEP_RETRY;
+    }
+
+    memset(x->scratch, 0, sizeof(x->scratch));
+
+    for (i = 0; i < list->u.array.len; i++) {
+        c = list->u.array.values[i];
+        email = json_member_string(c, "email");
+
+        if (json_member_id(c, "externalid", ext, sizeof(ext)) != 0
+            || strcmp(ext, x->job->customer_id) != 0
+            || email == NULL || email[0] == '\0'
+            || strlen(email) >= sizeof(x->scratch))
+        {
+            continue;
+        }
+
+        if (x->scratch[0] == '\0') {
+            memcpy(x->scratch, email, strlen(email) + 1);
+        }
+
+        if (a->connection[0] != '\0'
+            && json_member_id(c, "connectionid", conn, sizeof(conn)) == 0
+            && strcmp(conn, a->connection) == 0)
+        {
+            memcpy(x->scratch, email, strlen(email) + 1);
+            break;
+        }
+    }
+
+    yajl_tree_free(v);
+
+    if (x->scratch[0] == '\0') {
+        snprintf(x->err, sizeof(x->err), "no ActiveCampaign e-commerce "
+                 "customer has externalid \"%.100s\"",
+                 x->job->customer_id);
+    } else {
+        x->err[0] = '\0';
+    }
+
+    return STEP_DONE;
+}
+
+
 /* 1 when a 422 says the order's externalid is already recorded */
 static int
 ac_duplicate_order(const http_response *res)
@@ -1715,6 +1818,10 @@ ac_response(provider *p, op_exec *x, const http_response *res)
 
     case AC_ACT:
         s = ac_on_act(p, x, res, what);
+        break;
+
+    case AC_FIND_EMAIL:
+        s = ac_on_find_email(p, x, res, what);
         break;
 
     default:

@@ -12,6 +12,10 @@
  *             without a token, a failure in check)
  *   check     GET /account; names looked up, never created
  *
+ * No find_email: v4 finds subscribers by email address only (GET
+ * /subscribers has no filter on a custom field), so a Stripe customer id
+ * stored with a subscriber cannot lead back to the subscriber.
+ *
  * Ids found by name are cached for the process's life; a cached id the
  * platform answers 404 for is forgotten and looked up once more.
  * Kit's 429 carries no Retry-After: its window is a minute, so we wait one.
@@ -170,7 +174,8 @@ kit_supports(const provider *p, op_kind kind)
     case OP_PURCHASE:
         return 1;
     default:
-        /* Kit has no lists and no custom events */
+        /* Kit has no lists, no custom events, and no search by a custom
+           field (find_email) */
         return 0;
     }
 }
@@ -696,7 +701,8 @@ kit_next(provider *p, op_exec *x, http_request *req)
 
     if (!kit_supports(p, x->op->kind)) {
         return kit_fail(x, req, STEP_SKIP, "Kit cannot express %s (Kit "
-                        "has no lists or custom events)",
+                        "has no lists, custom events or search by Stripe "
+                        "customer id)",
                         op_kind_name(x->op->kind));
     }
 

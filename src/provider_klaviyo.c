@@ -2,13 +2,17 @@
  * provider_klaviyo.c - Klaviyo API, revision 2026-07-15 (JSON:API).
  *
  *   upsert    POST /profile-import {data: {type: "profile", attributes:
- *             {email, first_name, last_name, properties}}}
+ *             {email, external_id, first_name, last_name, properties}}}
+ *             (external_id: the Stripe customer id; sent again without it
+ *             when Klaviyo answers 409, the id being another profile's)
  *   fields    POST /profile-import with the fields as properties
  *   track     POST /events {data: {type: "event", attributes: {properties,
  *             time, value, value_currency, unique_id, metric, profile}}}
  *   purchase  the same, metric "Placed Order", with the order's items
  *   list      [GET /lists?filter=equals(name,"..")] [POST /profile-import]
  *             POST /lists/{id}/relationships/profiles
+ *   find_email
+ *             GET /profiles?filter=equals(external_id,"<customer id>")
  *   check     GET /accounts; lists looked up
  *
  * Every request carries the revision header: Klaviyo versions its API by
@@ -36,11 +40,13 @@ enum {
     KL_IMPORT,         /* POST /profile-import */
     KL_LIST_FIND,      /* GET /lists?filter= */
     KL_ACT,            /* POST /events, POST /lists/{id}/relationships/.. */
+    KL_FIND_EMAIL,     /* GET /profiles?filter=equals(external_id,..) */
     KL_PHASE_MASK = 0xff,
-    KL_RELOOKED = 0x100
+    KL_RELOOKED = 0x100,
+    KL_NO_EXTERNAL_ID = 0x200   /* upsert: import without external_id */
 };
 
-/* x->scratch: the list id, the profile id */
+/* x->scratch: the list id, the profile id; find_email: the email */
 #define KL_LIST(x)     ((x)->scratch)
 #define KL_PROFILE(x)  ((x)->scratch + 128)
 #define KL_SLOT        128
@@ -147,6 +153,7 @@ kl_supports(const provider *p, op_kind kind)
     case OP_FIELDS:
     case OP_PURCHASE:
     case OP_TRACK:
+    case OP_FIND_EMAIL:
         return 1;
     default:
         /* Klaviyo has no tags on profiles, no sequences, no forms to join:
@@ -192,9 +199,10 @@ static const char *
 kl_step_label(const op_exec *x)
 {
     switch (x->state & KL_PHASE_MASK) {
-    case KL_PROBE:     return "GET /accounts";
-    case KL_IMPORT:    return "POST /profile-import";
-    case KL_LIST_FIND: return "GET /lists";
+    case KL_PROBE:      return "GET /accounts";
+    case KL_IMPORT:     return "POST /profile-import";
+    case KL_LIST_FIND:  return "GET /lists";
+    case KL_FIND_EMAIL: return "GET /profiles";
     case KL_ACT:
         return x->op->kind == OP_LIST
                ? "POST /lists/{id}/relationships/profiles" : "POST /events";
@@ -286,6 +294,13 @@ kl_profile_body(const op_exec *x, http_request *req)
     json_writer_map_open(&w);
 
     json_writer_pair(&w, "email", j->email);
+
+    /* what find_email looks for when a later event has no email */
+    if (op->kind == OP_UPSERT && j->customer_id != NULL
+        && !(x->state & KL_NO_EXTERNAL_ID))
+    {
+        json_writer_pair(&w, "external_id", j->customer_id);
+    }
 
     if (op->kind != OP_FIELDS) {
         if (j->first_name != NULL) {
@@ -507,24 +522,28 @@ kl_members_body(const op_exec *x, http_request *req)
 }
 
 
-/* equals(name,"..") with " and \ escaped, URL-encoded */
+/* equals(field,"..") with " and \ escaped, URL-encoded */
 static int
-kl_list_filter(const char *name, char *out, size_t len)
+kl_equals_filter(const char *field, const char *value, char *out,
+    size_t len)
 {
     char    filter[600];
+    int     n0;
     size_t  n;
 
-    n = 0;
-    n += (size_t) snprintf(filter, sizeof(filter), "equals(name,\"");
+    n0 = snprintf(filter, sizeof(filter), "equals(%s,\"", field);
+    if (n0 < 0 || (size_t) n0 >= sizeof(filter)) {
+        return -1;
+    }
 
-    for (; *name != '\0'; name++) {
+    for (n = (size_t) n0; *value != '\0'; value++) {
         if (n + 4 >= sizeof(filter)) {
             return -1;
         }
-        if (*name == '"' || *name == '\\') {
+        if (*value == '"' || *value == '\\') {
             filter[n++] = '\\';
         }
-        filter[n++] = *name;
+        filter[n++] = *value;
     }
 
     if (n + 3 >= sizeof(filter)) {
@@ -580,6 +599,15 @@ kl_advance(provider *p, op_exec *x, step_status *end)
 
         return KL_PROFILE(x)[0] == '\0' ? KL_IMPORT : KL_ACT;
 
+    case OP_FIND_EMAIL:
+        if (x->check) {
+            x->err[0] = '\0';
+            *end = STEP_DONE;
+            return 0;
+        }
+
+        return KL_FIND_EMAIL;
+
     default:
         (void) p;
         snprintf(x->err, sizeof(x->err), "Klaviyo cannot express %s",
@@ -615,7 +643,7 @@ kl_begin(provider *p, op_exec *x)
     char         key[320];
 
     memset(x->scratch, 0, sizeof(x->scratch));
-    x->state &= KL_RELOOKED;
+    x->state &= KL_RELOOKED | KL_NO_EXTERNAL_ID;
 
     name = kl_name(p, x);
     if (x->op->kind == OP_LIST && name != NULL) {
@@ -623,6 +651,10 @@ kl_begin(provider *p, op_exec *x)
         if (id != NULL) {
             snprintf(KL_LIST(x), KL_SLOT, "%s", id);
         }
+    }
+
+    if (x->op->kind == OP_FIND_EMAIL) {
+        return;     /* the scratch is for the email found */
     }
 
     kl_email_key(x->job->email, key, sizeof(key));
@@ -658,7 +690,17 @@ kl_next(provider *p, op_exec *x, http_request *req)
                        op_kind_name(x->op->kind));
     }
 
-    if (!x->check && (x->job->email == NULL || x->job->email[0] == '\0')) {
+    if (x->op->kind == OP_FIND_EMAIL) {
+        if (!x->check && (x->job->customer_id == NULL
+                          || x->job->customer_id[0] == '\0'))
+        {
+            return kl_fail(x, req, STEP_FAIL, "Klaviyo find_email: the job "
+                           "has no Stripe customer id");
+        }
+
+    } else if (!x->check
+               && (x->job->email == NULL || x->job->email[0] == '\0'))
+    {
         return kl_fail(x, req, STEP_FAIL, "Klaviyo %s: the job has no email",
                        op_kind_name(x->op->kind));
     }
@@ -683,8 +725,14 @@ kl_next(provider *p, op_exec *x, http_request *req)
         break;
 
     case KL_LIST_FIND:
-        rc = kl_list_filter(name, esc, sizeof(esc));
+        rc = kl_equals_filter("name", name, esc, sizeof(esc));
         rc |= http_request_url(req, "%s/lists?filter=%s", k->base, esc);
+        break;
+
+    case KL_FIND_EMAIL:
+        rc = kl_equals_filter("external_id", x->job->customer_id, esc,
+                              sizeof(esc));
+        rc |= http_request_url(req, "%s/profiles?filter=%s", k->base, esc);
         break;
 
     case KL_ACT:
@@ -753,6 +801,15 @@ kl_on_import(provider *p, op_exec *x, const http_response *res,
     yajl_val      v;
     step_status   s;
     char          key[320];
+
+    /* the Stripe customer id is already another profile's (its customer
+       changed email): the profile of this email, without the id */
+    if (res->status == 409 && x->op->kind == OP_UPSERT
+        && x->job->customer_id != NULL && !(x->state & KL_NO_EXTERNAL_ID))
+    {
+        x->state |= KL_NO_EXTERNAL_ID;
+        return STEP_REQUEST;
+    }
 
     v = kl_parse(x, res, what, &s);
     if (v == NULL) {
@@ -831,6 +888,69 @@ kl_on_list_find(provider *p, op_exec *x, const http_response *res,
 }
 
 
+/* the email of the profile whose external_id is the Stripe customer id */
+static step_status
+kl_on_find_email(provider *p, op_exec *x, const http_response *res,
+    const char *what)
+{
+    kl_state     *k = p->data;
+    yajl_val      v, data, item, attr;
+    const char   *ext, *email;
+    char          id[KL_SLOT], key[320];
+    step_status   s;
+    size_t        i;
+
+    v = kl_parse(x, res, what, &s);
+    if (v == NULL) {
+        return s;
+    }
+
+    data = json_member(v, "data");
+    if (!YAJL_IS_ARRAY(data)) {
+        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
+                 "no \"data\" array", what, res->status);
+        yajl_tree_free(v);
+        return STEP_RETRY;
+    }
+
+    memset(x->scratch, 0, sizeof(x->scratch));
+
+    /* the filter is trusted only as far as the answer repeats it */
+    for (i = 0; i < data->u.array.len; i++) {
+        item = data->u.array.values[i];
+        attr = json_member(item, "attributes");
+        ext = json_member_string(attr, "external_id");
+        email = json_member_string(attr, "email");
+
+        if (ext == NULL || strcmp(ext, x->job->customer_id) != 0
+            || email == NULL || email[0] == '\0'
+            || strlen(email) >= sizeof(x->scratch))
+        {
+            continue;
+        }
+
+        memcpy(x->scratch, email, strlen(email) + 1);
+
+        if (json_member_id(item, "id", id, sizeof(id)) == 0) {
+            kl_email_key(email, key, sizeof(key));
+            name_cache_put(k->profiles, key, id);
+        }
+        break;
+    }
+
+    yajl_tree_free(v);
+
+    if (x->scratch[0] == '\0') {
+        snprintf(x->err, sizeof(x->err), "no Klaviyo profile has "
+                 "external_id \"%.100s\"", x->job->customer_id);
+    } else {
+        x->err[0] = '\0';
+    }
+
+    return STEP_DONE;
+}
+
+
 static step_status
 kl_on_act(provider *p, op_exec *x, const http_response *res,
     const char *what)
@@ -877,6 +997,9 @@ kl_response(provider *p, op_exec *x, const http_response *res)
         break;
     case KL_ACT:
         s = kl_on_act(p, x, res, what);
+        break;
+    case KL_FIND_EMAIL:
+        s = kl_on_find_email(p, x, res, what);
         break;
     default:
         snprintf(x->err, sizeof(x->err), "%s: response in no known phase "

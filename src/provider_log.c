@@ -46,7 +46,8 @@ log_supports(const provider *p, op_kind kind)
 {
     (void) p;
 
-    return (int) kind >= 0 && kind < OP_KINDS;
+    /* every operation, but there are no records to find an email in */
+    return (int) kind >= 0 && kind < OP_KINDS && kind != OP_FIND_EMAIL;
 }
 
 

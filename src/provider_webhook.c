@@ -86,8 +86,9 @@ webhook_supports(const provider *p, op_kind kind)
 {
     (void) p;
 
-    /* the receiver decides what each operation means */
-    return (int) kind >= 0 && kind < OP_KINDS;
+    /* the receiver decides what each operation means; it has no records
+       the consumer could search for an email */
+    return (int) kind >= 0 && kind < OP_KINDS && kind != OP_FIND_EMAIL;
 }
 
 

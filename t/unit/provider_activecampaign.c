@@ -97,6 +97,7 @@ test_create(void)
        && p->ops->supports(p, OP_PURCHASE), "supports the contact ops");
     ok(!p->ops->supports(p, OP_FORM), "no forms");
     ok(!p->ops->supports(p, OP_TRACK), "no track");
+    ok(p->ops->supports(p, OP_FIND_EMAIL), "finds emails by Stripe id");
     ops->destroy(p);
 }
 
@@ -616,6 +617,132 @@ test_purchase(provider *p)
 }
 
 
+/* p knows our connection (id 3) from the purchases */
+static void
+test_find_email(provider *p)
+{
+    plan            pl;
+    job             j, jn;
+    op_run         *r;
+    provider       *fresh;
+    fake_response   two[] = {
+        { 200, "{\"ecomCustomers\":[{\"connectionid\":\"4\",\"externalid\":"
+               "\"cus_F\",\"email\":\"theirs@example.org\",\"id\":\"1\"},"
+               "{\"connectionid\":\"3\",\"externalid\":\"cus_F\",\"email\":"
+               "\"ours@example.org\",\"id\":\"2\"}],\"meta\":{\"total\":"
+               "\"2\"}}", 0, 0 } };
+    fake_response   none[] = { { 200, "{\"ecomCustomers\":[],\"meta\":"
+                                 "{\"total\":\"0\"}}", 0, 0 } };
+    fake_response   others[] = {
+        { 200, "{\"ecomCustomers\":[{\"connectionid\":\"3\",\"externalid\":"
+               "\"cus_OTHER\",\"email\":\"a@example.org\",\"id\":\"5\"},"
+               "{\"connectionid\":\"3\",\"externalid\":\"cus_F\",\"email\":"
+               "\"\",\"id\":\"6\"}]}", 0, 0 } };
+    fake_response   lim[] = { { 429, "{\"message\":\"slow down\"}", "2",
+                                0 } };
+    fake_response   down[] = { { 500, "", 0, 0 } };
+    fake_response   auth[] = { { 401, "{\"message\":\"token " KEY " is "
+                                 "invalid\"}", 0, 0 } };
+    fake_response   junk[] = { { 200, "<html>oops</html>", 0, 0 } };
+    fake_response   shape[] = { { 200, "{\"ecomCustomer\":{}}", 0, 0 } };
+
+    job_from(&j, "{\"v\":1,\"id\":\"evt_F\",\"action\":"
+                 "\"subscription_started\",\"customer\":{\"id\":"
+                 "\"cus_F\"}}");
+    plan_one(&pl, OP_FIND_EMAIL, NULL, NULL, 0);
+
+    /* our connection unknown yet: the first e-commerce customer */
+    fresh = make();
+    r = run_op(fresh, &pl, 0, &j, 0, two, 1);
+    is_int(r->status, STEP_DONE, "find_email: DONE");
+    is_int(r->nreq, 1, "find_email: one request");
+    is_str(r->req[0].method, "GET", "find_email: GET");
+    is_str(r->req[0].url, BASE "/ecomCustomers?filters[externalid]=cus_F",
+           "find_email: filters[externalid]=<Stripe id>");
+    headers_ok(&r->req[0], "find_email");
+    is_str(req_header(&r->req[0], "Accept"), "application/json",
+           "find_email: Accept");
+    ok(r->req[0].body == NULL, "find_email: no body");
+    ok(req_header(&r->req[0], "Content-Type") == NULL,
+       "find_email: no Content-Type");
+    is_str(r->x.scratch, "theirs@example.org",
+           "connection unknown: the first");
+    is_str(r->x.err, "", "find_email: no err");
+    run_free(r);
+    fresh->ops->destroy(fresh);
+
+    r = run_op(p, &pl, 0, &j, 0, two, 1);
+    is_int(r->status, STEP_DONE, "find_email, our connection known: DONE");
+    is_str(r->x.scratch, "ours@example.org", "ours preferred");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, none, 1);
+    is_int(r->status, STEP_DONE, "not found: DONE");
+    is_str(r->x.scratch, "", "not found: scratch empty");
+    is_str(r->x.err, "no ActiveCampaign e-commerce customer has externalid "
+           "\"cus_F\"", "not found: err says what was looked for");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, others, 1);
+    is_int(r->status, STEP_DONE, "other ids, empty email: DONE");
+    is_str(r->x.scratch, "", "only an entry repeating the id, with an "
+           "email, counts");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, lim, 1);
+    is_int(r->status, STEP_RETRY, "find_email 429: RETRY");
+    is_int(r->x.retry_after_ms, 2000, "find_email 429: Retry-After 2 s");
+    ok(strstr(r->x.err, "ActiveCampaign find_email: GET /ecomCustomers: "
+              "HTTP 429") != NULL, "429 err: %s", r->x.err);
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, down, 1);
+    is_int(r->status, STEP_RETRY, "find_email 500: RETRY");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, auth, 1);
+    is_int(r->status, STEP_FAIL, "find_email 401: FAIL");
+    no_secret(r, KEY, "find_email 401 echoing the token");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, junk, 1);
+    is_int(r->status, STEP_RETRY, "find_email, not JSON: RETRY");
+    ok(strstr(r->x.err, "not JSON") != NULL, "junk err: %s", r->x.err);
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, shape, 1);
+    is_int(r->status, STEP_RETRY, "find_email, no array: RETRY");
+    ok(strstr(r->x.err, "\"ecomCustomers\" array") != NULL, "err: %s",
+       r->x.err);
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 1, NULL, 0);
+    is_int(r->status, STEP_DONE, "check find_email: DONE");
+    is_int(r->nreq, 0, "check find_email: nothing sent");
+    is_str(r->x.scratch, "", "check find_email: no email");
+    run_free(r);
+
+    job_from(&jn, "{\"v\":1,\"id\":\"evt_G\",\"action\":\"refund\"}");
+    r = run_op(p, &pl, 0, &jn, 0, NULL, 0);
+    is_int(r->status, STEP_FAIL, "find_email without a customer id: FAIL");
+    is_int(r->nreq, 0, "no customer id: nothing sent");
+    ok(strstr(r->x.err, "customer id") != NULL, "err: %s", r->x.err);
+    run_free(r);
+    job_free(&jn);
+
+    job_from(&jn, "{\"v\":1,\"id\":\"evt_H\",\"action\":\"refund\","
+                  "\"customer\":{\"id\":\"cus_a&b c\"}}");
+    r = run_op(p, &pl, 0, &jn, 0, none, 1);
+    is_str(r->req[0].url, BASE "/ecomCustomers?filters[externalid]="
+           "cus_a%26b%20c", "the id URL-encoded");
+    run_free(r);
+    job_free(&jn);
+
+    plan_free(&pl);
+    job_free(&j);
+}
+
+
 static void
 test_errors(provider *p)
 {
@@ -774,6 +901,7 @@ main(void)
     test_untag(p);
     test_automation_list(p);
     test_purchase(p);
+    test_find_email(p);
     test_errors(p);
     p->ops->destroy(p);
 

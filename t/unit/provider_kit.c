@@ -81,6 +81,8 @@ test_supports(void)
     ok(p->ops->supports(p, OP_PURCHASE), "supports purchase");
     ok(!p->ops->supports(p, OP_LIST), "no lists in Kit");
     ok(!p->ops->supports(p, OP_TRACK), "no custom events in Kit");
+    ok(!p->ops->supports(p, OP_FIND_EMAIL),
+       "no find_email: Kit cannot search by a custom field");
 
     p->ops->destroy(p);
 }
@@ -435,6 +437,15 @@ test_sequence_form(void)
     is_int(r->status, STEP_SKIP, "list: SKIP");
     is_int(r->nreq, 0, "list: no request");
     ok(r->x.err[0] != '\0', "list: err says why: %s", r->x.err);
+    run_free(r);
+    plan_free(&pl);
+
+    plan_one(&pl, OP_FIND_EMAIL, NULL, NULL, 0);
+    r = run_op(p, &pl, 0, &j, 0, NULL, 0);
+    is_int(r->status, STEP_SKIP, "find_email: SKIP");
+    is_int(r->nreq, 0, "find_email: no request");
+    ok(strstr(r->x.err, "Stripe customer id") != NULL,
+       "find_email: err says why: %s", r->x.err);
     run_free(r);
     plan_free(&pl);
 

@@ -81,6 +81,8 @@ test_create(void)
     ok(!p->ops->supports(p, OP_TAG) && !p->ops->supports(p, OP_UNTAG)
        && !p->ops->supports(p, OP_SEQUENCE) && !p->ops->supports(p, OP_FORM),
        "no tag, untag, sequence, form");
+    ok(p->ops->supports(p, OP_FIND_EMAIL), "finds emails by Stripe id");
+    is_str(op_kind_name(OP_FIND_EMAIL), "find_email", "op find_email");
     p->ops->destroy(p);
 }
 
@@ -119,9 +121,225 @@ test_upsert(provider *p)
            "properties: card expiry year");
     is_str(jstr(jget(attr, "properties", "stripe_customer_id", NULL)),
            "cus_1", "properties: Stripe customer id");
+    is_str(jstr(jget(attr, "external_id", NULL)), "cus_1",
+           "external_id: the Stripe customer id");
     ok(jget(b, "data", "id", NULL) == NULL, "no data.id sent");
     yajl_tree_free(b);
     run_free(r);
+    plan_free(&pl);
+
+    /* fields only: the profile is found by email, its ids left alone */
+    plan_one(&pl, OP_FIELDS, NULL, f, 1);
+    r = run_op(p, &pl, 0, &j, 0, created, 1);
+    is_int(r->status, STEP_DONE, "fields: DONE");
+    b = req_json(&r->req[0]);
+    ok(jget(b, "data", "attributes", "external_id", NULL) == NULL,
+       "fields: no external_id");
+    yajl_tree_free(b);
+    run_free(r);
+    plan_free(&pl);
+    job_free(&j);
+
+    job_from(&j, "{\"v\":1,\"id\":\"evt_4\",\"action\":\"purchase\","
+                 "\"customer\":{\"email\":\"guest@example.org\"}}");
+    plan_one(&pl, OP_UPSERT, NULL, NULL, 0);
+    r = run_op(p, &pl, 0, &j, 0, created, 1);
+    is_int(r->status, STEP_DONE, "upsert, no customer id: DONE");
+    b = req_json(&r->req[0]);
+    ok(jget(b, "data", "attributes", "external_id", NULL) == NULL,
+       "no customer id: no external_id");
+    yajl_tree_free(b);
+    run_free(r);
+
+    plan_free(&pl);
+    job_free(&j);
+}
+
+
+static void
+test_upsert_conflict(provider *p)
+{
+    plan            pl;
+    job             j;
+    op_run         *r;
+    yajl_val        b;
+    fake_response   conflict[] = {
+        { 409, "{\"errors\":[{\"id\":\"e\",\"status\":409,\"code\":"
+               "\"duplicate_profile\",\"title\":\"Conflict.\",\"detail\":"
+               "\"A profile already exists with one of these "
+               "identifiers.\",\"meta\":{\"duplicate_profile_id\":"
+               "\"01OLD\"}}]}", 0, 0 },
+        { 200, "{\"data\":{\"type\":\"profile\",\"id\":\"01NEW\"}}", 0,
+          0 } };
+    fake_response   twice[] = {
+        { 409, "{\"errors\":[{\"code\":\"duplicate_profile\",\"title\":"
+               "\"Conflict.\"}]}", 0, 0 },
+        { 409, "{\"errors\":[{\"code\":\"duplicate_profile\",\"title\":"
+               "\"Conflict.\"}]}", 0, 0 } };
+
+    /* the Stripe customer changed email: its id is on the old profile */
+    job_from(&j, "{\"v\":1,\"id\":\"evt_5\",\"action\":\"purchase\","
+                 "\"customer\":{\"id\":\"cus_5\",\"email\":"
+                 "\"moved@example.org\"}}");
+    plan_one(&pl, OP_UPSERT, NULL, NULL, 0);
+
+    r = run_op(p, &pl, 0, &j, 0, conflict, 2);
+    is_int(r->status, STEP_DONE, "409 on external_id: DONE");
+    is_int(r->nreq, 2, "409: imported once more");
+    b = req_json(&r->req[0]);
+    is_str(jstr(jget(b, "data", "attributes", "external_id", NULL)), "cus_5",
+           "first import: external_id");
+    yajl_tree_free(b);
+    is_str(r->req[1].url, BASE "/profile-import", "again: /profile-import");
+    headers_ok(&r->req[1], "import again");
+    b = req_json(&r->req[1]);
+    ok(jget(b, "data", "attributes", "external_id", NULL) == NULL,
+       "again: without external_id");
+    is_str(jstr(jget(b, "data", "attributes", "email", NULL)),
+           "moved@example.org", "again: the email");
+    yajl_tree_free(b);
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, twice, 2);
+    is_int(r->status, STEP_FAIL, "409 without external_id too: FAIL");
+    is_int(r->nreq, 2, "only one more import");
+    ok(strstr(r->x.err, "HTTP 409") != NULL, "err: %s", r->x.err);
+    run_free(r);
+
+    plan_free(&pl);
+    job_free(&j);
+}
+
+
+static void
+test_find_email(provider *p)
+{
+    plan            pl;
+    job             j, jn, jl;
+    op_run         *r;
+    yajl_val        b;
+    fake_response   found[] = {
+        { 200, "{\"data\":[{\"type\":\"profile\",\"id\":\"01FOUND\","
+               "\"attributes\":{\"email\":\"kept@example.org\","
+               "\"external_id\":\"cus_K\",\"first_name\":\"Kim\"}}],"
+               "\"links\":{}}", 0, 0 } };
+    fake_response   none[] = { { 200, "{\"data\":[],\"links\":{}}", 0, 0 } };
+    fake_response   others[] = {
+        { 200, "{\"data\":[{\"type\":\"profile\",\"id\":\"01A\","
+               "\"attributes\":{\"email\":\"a@example.org\","
+               "\"external_id\":\"cus_OTHER\"}},{\"type\":\"profile\","
+               "\"id\":\"01B\",\"attributes\":{\"email\":null,"
+               "\"phone_number\":\"+15005550006\",\"external_id\":"
+               "\"cus_K\"}},{\"type\":\"profile\",\"id\":\"01C\","
+               "\"attributes\":{\"email\":\"b@example.org\"}}]}", 0, 0 } };
+    fake_response   added[] = { { 204, "", 0, 0 } };
+    fake_response   throttled[] = { { 429, "{\"errors\":[{\"code\":"
+                                      "\"throttled\"}]}", "7", 0 } };
+    fake_response   down[] = { { 500, "oops", 0, 0 } };
+    fake_response   auth[] = { { 401, "{\"errors\":[{\"code\":"
+                                 "\"not_authenticated\",\"title\":\"" KEY
+                                 "\",\"detail\":\"bad key\"}]}", 0, 0 } };
+    fake_response   junk[] = { { 200, "<html>not json</html>", 0, 0 } };
+    fake_response   shape[] = { { 200, "{\"data\":{\"type\":\"profile\"}}",
+                                  0, 0 } };
+
+    job_from(&j, "{\"v\":1,\"id\":\"evt_7\",\"action\":"
+                 "\"subscription_started\",\"customer\":{\"id\":"
+                 "\"cus_K\"}}");
+    plan_one(&pl, OP_FIND_EMAIL, NULL, NULL, 0);
+
+    r = run_op(p, &pl, 0, &j, 0, found, 1);
+    is_int(r->status, STEP_DONE, "find_email: DONE");
+    is_int(r->nreq, 1, "find_email: one request");
+    is_str(r->req[0].method, "GET", "find_email: GET");
+    is_str(r->req[0].url, BASE "/profiles?filter=equals%28external_id%2C%22"
+           "cus_K%22%29", "find_email: filter=equals(external_id,\"cus_K\")");
+    headers_ok(&r->req[0], "find_email");
+    ok(r->req[0].body == NULL, "find_email: no body");
+    ok(req_header(&r->req[0], "Content-Type") == NULL,
+       "find_email: no Content-Type");
+    is_str(r->x.scratch, "kept@example.org", "find_email: the email");
+    is_str(r->x.err, "", "find_email: no err");
+    run_free(r);
+    plan_free(&pl);
+
+    /* the profile found is cached by its email for later steps */
+    job_from(&jl, "{\"v\":1,\"id\":\"evt_8\",\"action\":\"purchase\","
+                  "\"customer\":{\"email\":\"Kept@Example.org\"}}");
+    plan_one(&pl, OP_LIST, "VIP", NULL, 0);
+    r = run_op(p, &pl, 0, &jl, 0, added, 1);
+    is_int(r->status, STEP_DONE, "list after find_email: DONE");
+    is_int(r->nreq, 1, "list after find_email: no profile import");
+    b = req_json(&r->req[0]);
+    is_str(jstr(jget(jat(jget(b, "data", NULL), 0), "id", NULL)), "01FOUND",
+           "list add: the profile found");
+    yajl_tree_free(b);
+    run_free(r);
+    plan_free(&pl);
+    job_free(&jl);
+
+    plan_one(&pl, OP_FIND_EMAIL, NULL, NULL, 0);
+    r = run_op(p, &pl, 0, &j, 0, none, 1);
+    is_int(r->status, STEP_DONE, "not found: DONE");
+    is_str(r->x.scratch, "", "not found: scratch empty");
+    is_str(r->x.err, "no Klaviyo profile has external_id \"cus_K\"",
+           "not found: err says what was looked for");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, others, 1);
+    is_int(r->status, STEP_DONE, "other ids, no email: DONE");
+    is_str(r->x.scratch, "", "only a profile repeating the id, with an "
+           "email, counts");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, throttled, 1);
+    is_int(r->status, STEP_RETRY, "find_email 429: RETRY");
+    is_int(r->x.retry_after_ms, 7000, "find_email 429: Retry-After 7 s");
+    ok(strstr(r->x.err, "Klaviyo find_email: GET /profiles: HTTP 429")
+       != NULL, "429 err: %s", r->x.err);
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, down, 1);
+    is_int(r->status, STEP_RETRY, "find_email 500: RETRY");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, auth, 1);
+    is_int(r->status, STEP_FAIL, "find_email 401: FAIL");
+    no_secret(r, KEY, "find_email 401 echoing the key");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, junk, 1);
+    is_int(r->status, STEP_RETRY, "find_email, not JSON: RETRY");
+    ok(strstr(r->x.err, "not JSON") != NULL, "junk err: %s", r->x.err);
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, shape, 1);
+    is_int(r->status, STEP_RETRY, "find_email, data not an array: RETRY");
+    ok(strstr(r->x.err, "\"data\" array") != NULL, "err: %s", r->x.err);
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 1, NULL, 0);
+    is_int(r->status, STEP_DONE, "check find_email: DONE");
+    is_int(r->nreq, 0, "check find_email: nothing sent");
+    is_str(r->x.scratch, "", "check find_email: no email");
+    run_free(r);
+
+    job_from(&jn, "{\"v\":1,\"id\":\"evt_9\",\"action\":\"refund\"}");
+    r = run_op(p, &pl, 0, &jn, 0, NULL, 0);
+    is_int(r->status, STEP_FAIL, "find_email without a customer id: FAIL");
+    is_int(r->nreq, 0, "no customer id: nothing sent");
+    ok(strstr(r->x.err, "customer id") != NULL, "err: %s", r->x.err);
+    run_free(r);
+    job_free(&jn);
+
+    /* quotes in an id are escaped inside the filter */
+    job_from(&jn, "{\"v\":1,\"id\":\"evt_10\",\"action\":\"refund\","
+                  "\"customer\":{\"id\":\"cus_\\\"q\"}}");
+    r = run_op(p, &pl, 0, &jn, 0, none, 1);
+    is_str(r->req[0].url, BASE "/profiles?filter=equals%28external_id%2C%22"
+           "cus_%5C%22q%22%29", "a quote in the id escaped");
+    run_free(r);
+    job_free(&jn);
 
     plan_free(&pl);
     job_free(&j);
@@ -411,9 +629,11 @@ main(void)
 
     p = make();
     test_upsert(p);
+    test_upsert_conflict(p);
     test_events(p);
     test_list(p);
     test_errors(p);
+    test_find_email(p);
     p->ops->destroy(p);
 
     test_check();

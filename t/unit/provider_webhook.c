@@ -75,6 +75,7 @@ test_post(void)
     ok(p != NULL, "created");
     ok(p->ops->supports(p, OP_TAG) && p->ops->supports(p, OP_TRACK)
        && p->ops->supports(p, OP_LIST), "supports everything");
+    ok(!p->ops->supports(p, OP_FIND_EMAIL), "but find_email: no records");
 
     job_from(&j, record);
     memset(&pl, 0, sizeof(pl));
