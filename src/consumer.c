@@ -1699,21 +1699,29 @@ consumer_timers(consumer *cs, long long now)
 }
 
 
+/* a free slot, and room to hold one more job waiting behind its customer */
+static int
+consumer_can_take(const consumer *cs)
+{
+    size_t  conc;
+
+    conc = (size_t) (cs->rt->config->concurrency > 0
+                     ? cs->rt->config->concurrency : 1);
+
+    return !cs->stopping && !cs->stop_requested && !cs->reload_requested
+           && cs->running < conc && cs->held < 2 * conc;
+}
+
+
 static void
 consumer_take(consumer *cs, long long now)
 {
-    size_t     conc;
     long long  block;
     char      *raw;
     size_t     len;
     int        rc;
 
-    conc = (size_t) (cs->rt->config->concurrency > 0
-                     ? cs->rt->config->concurrency : 1);
-
-    while (!cs->stopping && !cs->stop_requested && !cs->reload_requested
-           && cs->running < conc && cs->held < 2 * conc)
-    {
+    while (consumer_can_take(cs)) {
         /* nothing held: wait in Redis; else never hold the others up */
         block = cs->held == 0 ? CONSUMER_BLOCK_MS : 0;
 
@@ -1770,7 +1778,8 @@ consumer_timeout(consumer *cs, long long now)
         }
     }
 
-    if (cs->held > 0 && !cs->stopping && cs->next_take - now < t) {
+    /* when every slot is busy no take is due: waiting on it would spin */
+    if (cs->held > 0 && consumer_can_take(cs) && cs->next_take - now < t) {
         t = cs->next_take - now;
     }
 
