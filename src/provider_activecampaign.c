@@ -70,6 +70,7 @@ enum {
     AC_TAGS_READ      = 0x4000,   /* the contact's tags were listed */
     AC_RELOOKED       = 0x8000,   /* a stale cached id was dropped */
     AC_CUST_BY_ID     = 0x10000,  /* find the customer by Stripe id */
+    AC_CONN_RELOOKED  = 0x20000,  /* created meanwhile: looked up again */
     AC_FLAGS_MASK     = 0xfff00
 };
 
@@ -1520,6 +1521,15 @@ ac_on_connection(provider *p, op_exec *x, const http_response *res,
     char          id[AC_SLOT];
     step_status   s;
     size_t        i;
+
+    /* another job created it meanwhile (two first purchases at once) */
+    if ((x->state & AC_PHASE_MASK) == AC_CONN_CREATE && res->status == 422
+        && !(x->state & AC_CONN_RELOOKED))
+    {
+        x->state = (x->state & ~AC_CONN_MISSING) | AC_CONN_RELOOKED;
+        ac_set_phase(x, AC_CONN_FIND);
+        return STEP_REQUEST;
+    }
 
     if ((x->state & AC_PHASE_MASK) == AC_CONN_CREATE) {
         s = ac_on_created(x, res, what, "connection", AC_CONN(x));

@@ -617,6 +617,59 @@ test_purchase(provider *p)
 }
 
 
+/* two first purchases at once: the other job created the connection */
+static void
+test_connection_race(void)
+{
+    plan            pl;
+    job             j;
+    op_run         *r;
+    provider       *p;
+    fake_response   race[] = {
+        { 200, "{\"connections\":[],\"meta\":{\"total\":\"0\"}}", 0, 0 },
+        { 422, "{\"errors\":[{\"title\":\"A connection with this service "
+               "and externalid already exists.\"}]}", 0, 0 },
+        { 200, "{\"connections\":[{\"service\":\"stripe-sync\","
+               "\"id\":\"7\"}]}", 0, 0 },
+        { 200, "{\"ecomCustomers\":[],\"meta\":{\"total\":\"0\"}}", 0, 0 },
+        { 201, "{\"ecomCustomer\":{\"connectionid\":\"7\",\"id\":\"8\"}}",
+          0, 0 },
+        { 201, "{\"ecomOrder\":{\"id\":\"1\"}}", 0, 0 } };
+    fake_response   twice[] = {
+        { 200, "{\"connections\":[]}", 0, 0 },
+        { 422, "{\"errors\":[{\"title\":\"exists\"}]}", 0, 0 },
+        { 200, "{\"connections\":[]}", 0, 0 },
+        { 422, "{\"errors\":[{\"title\":\"exists\"}]}", 0, 0 } };
+
+    p = make();
+    job_from(&j, record);
+    plan_one(&pl, OP_PURCHASE, NULL, NULL, 0);
+
+    r = run_op(p, &pl, 0, &j, 0, race, 6);
+    is_int(r->status, STEP_DONE, "422 on POST /connections: looked up, DONE");
+    is_int(r->nreq, 6, "lookup, create (422), lookup again, customer x2, "
+           "order");
+    is_str(r->req[2].method, "GET", "after the 422: a GET");
+    is_str(r->req[2].url, BASE "/connections?filters[service]=stripe-sync"
+           "&filters[externalid]=stripe-sync", "the connection looked up");
+    is_str(r->req[3].url, BASE "/ecomCustomers?filters[email]=Ada%40Example"
+           ".org&filters[connectionid]=7", "the other job's connection used");
+    run_free(r);
+    p->ops->destroy(p);
+
+    /* the second 422 is not retried forever */
+    p = make();
+    r = run_op(p, &pl, 0, &j, 0, twice, 4);
+    is_int(r->status, STEP_FAIL, "422 again after the lookup: FAIL");
+    is_int(r->nreq, 4, "looked up once more, not in a loop");
+    run_free(r);
+    p->ops->destroy(p);
+
+    plan_free(&pl);
+    job_free(&j);
+}
+
+
 /* p knows our connection (id 3) from the purchases */
 static void
 test_find_email(provider *p)
@@ -906,6 +959,7 @@ main(void)
     p->ops->destroy(p);
 
     test_check();
+    test_connection_race();
 
     return tap_done();
 }
