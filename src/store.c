@@ -109,12 +109,15 @@ static const char  store_lua_retry[] =
 /*
  * KEYS[1] {P}:processing:<me>  KEYS[2] {P}:dead  KEYS[3] {P}:stats
  * KEYS[4] {P}:job:<id> (optional)
- * ARGV[1] raw  ARGV[2] the dead letter
+ * ARGV[1] raw  ARGV[2] the dead letter  ARGV[3] step record TTL
+ *
+ * The step record outlives the job: a replayed dead letter resumes at the
+ * step that failed and never repeats a purchase made before it.
  */
 static const char  store_lua_dead[] =
     "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
     "redis.call('LPUSH', KEYS[2], ARGV[2])\n"
-    "if #KEYS > 3 then redis.call('DEL', KEYS[4]) end\n"
+    "if #KEYS > 3 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end\n"
     "redis.call('HINCRBY', KEYS[3], 'consumer_dead', 1)\n"
     "return 1\n";
 
@@ -1023,8 +1026,9 @@ store_job_dead(store *s, const char *raw, size_t len, const char *event_id,
 {
     char         processing[STORE_KEY_MAX], dead[STORE_KEY_MAX];
     char         stats[STORE_KEY_MAX], job[STORE_KEY_MAX];
-    const char  *keys[4], *args[2];
-    size_t       lens[2];
+    const char  *keys[4], *args[3];
+    size_t       lens[3];
+    char         ttl[16];
 
     if (store_key(s, processing, "processing:", s->id) == NULL
         || store_key(s, dead, "dead", NULL) == NULL
@@ -1039,13 +1043,17 @@ store_job_dead(store *s, const char *raw, size_t len, const char *event_id,
     keys[1] = dead;
     keys[2] = stats;
     keys[3] = job;
+    snprintf(ttl, sizeof(ttl), "%d", STORE_DEAD_JOB_TTL);
+
     args[0] = raw;
     args[1] = letter;
+    args[2] = ttl;
     lens[0] = len;
     lens[1] = strlen(letter);
+    lens[2] = strlen(ttl);
 
     return (int) store_script_integer(s, "dead-lettering a job", STORE_DEAD,
-                                      event_id ? 4 : 3, keys, 2, args, lens);
+                                      event_id ? 4 : 3, keys, 3, args, lens);
 }
 
 

@@ -26,6 +26,7 @@
 #include "config.h"
 
 #define STORE_JOB_TTL        (7 * 24 * 3600)
+#define STORE_DEAD_JOB_TTL   (90 * 24 * 3600)  /* kept for a dlq replay */
 #define STORE_WATERMARK_TTL  (40 * 24 * 3600)  /* past Stripe's 30 days */
 
 typedef struct store  store;
