@@ -3,6 +3,11 @@
  *
  *   stripe-sync consume -c FILE    the daemon (foreground)
  *   stripe-sync check -c FILE      validate the config, probe credentials
+ *   stripe-sync backfill -c FILE   past purchasers from the Stripe API
+ *   stripe-sync reconcile -c FILE  events the webhook did not get
+ *   stripe-sync send --url URL     sign and POST a Stripe-style event
+ *   stripe-sync dlq -c FILE ...    list, show, replay, purge dead letters
+ *   stripe-sync stats -c FILE      what is in Redis (also --prometheus)
  *
  * Exit status: 0 success, 1 failure (config error, failed check), 2 usage.
  */
@@ -13,9 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backfill.h"
 #include "check.h"
+#include "cmd_dlq.h"
+#include "cmd_send.h"
+#include "cmd_stats.h"
 #include "config.h"
 #include "consumer.h"
+#include "reconcile.h"
 
 
 #define STRIPE_SYNC_VERSION  "0.1.0"
@@ -36,12 +46,18 @@ static const command  commands[] = {
     { "check", cmd_check,
       "validate the config; probe Redis, Stripe and the provider" },
 
-    /* to come (SPEC 6), each its own src/cmd_<name>.c:
-       { "send",      cmd_send,      "sign and POST a Stripe-style event" },
-       { "backfill",  cmd_backfill,  "import past purchasers" },
-       { "reconcile", cmd_reconcile, "enqueue events the webhook missed" },
-       { "dlq",       cmd_dlq,       "list|show|replay|purge dead letters" },
-       { "stats",     cmd_stats,     "counters, also --prometheus" }, */
+    { "backfill", cmd_backfill,
+      "queue past purchasers and active subscriptions from the Stripe API" },
+    { "reconcile", cmd_reconcile,
+      "queue the events of the last days the webhook did not get" },
+
+    { "dlq", cmd_dlq,
+      "dead letters: list, show ID, replay ID|--all, purge --yes" },
+    { "send", cmd_send,
+      "sign and POST a Stripe-style event (a file, or one made by type)" },
+    { "stats", cmd_stats,
+      "queue, retries, dead letters, consumers, counters (--json, "
+      "--prometheus)" },
 
     { NULL, NULL, NULL }
 };
