@@ -458,3 +458,310 @@ stripe_api_parse_subscription(const char *body, size_t len,
     *start_date = s;
     return 0;
 }
+
+
+int
+stripe_api_list_request(const ss_config *c, const char *collection,
+    const stripe_api_list_query *q, http_request *req)
+{
+    char         path[HTTP_URL_MAX], after[STRIPE_ID_ESCAPED_MAX];
+    char         status[STRIPE_ID_ESCAPED_MAX];
+    const char  *p;
+    size_t       n;
+    int          limit;
+
+    for (p = collection; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || *p == '_' || *p == '/')) {
+            return -1;
+        }
+    }
+
+    limit = q->limit >= 1 && q->limit <= 100 ? q->limit : 100;
+    n = (size_t) snprintf(path, sizeof(path), "/v1/%s?limit=%d", collection,
+                          limit);
+
+    if (q->status != NULL) {
+        if (http_escape(q->status, status, sizeof(status)) != 0) {
+            return -1;
+        }
+        n += (size_t) snprintf(path + n, sizeof(path) - n, "&status=%s",
+                               status);
+    }
+
+    /* brackets percent-encoded, as Stripe's own libraries send them */
+    if (q->created_gte >= 0 && n < sizeof(path)) {
+        n += (size_t) snprintf(path + n, sizeof(path) - n,
+                               "&created%%5Bgte%%5D=%lld", q->created_gte);
+    }
+
+    if (q->undelivered && n < sizeof(path)) {
+        n += (size_t) snprintf(path + n, sizeof(path) - n,
+                               "&delivery_success=false");
+    }
+
+    if (q->starting_after != NULL && q->starting_after[0] != '\0'
+        && n < sizeof(path))
+    {
+        if (http_escape(q->starting_after, after, sizeof(after)) != 0) {
+            return -1;
+        }
+        n += (size_t) snprintf(path + n, sizeof(path) - n,
+                               "&starting_after=%s", after);
+    }
+
+    if (n >= sizeof(path)) {
+        return -1;
+    }
+
+    return stripe_api_start(c, req, path);
+}
+
+
+/*
+ * The spans of the "data" array's elements in a body yajl has accepted, so
+ * the scanner can trust the syntax: it only tracks strings and nesting.
+ */
+
+static const char *
+stripe_api_skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p at the opening quote: returns the byte after the closing one */
+static const char *
+stripe_api_skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+
+    return end;
+}
+
+
+static const char *
+stripe_api_skip_value(const char *p, const char *end)
+{
+    int  depth;
+
+    if (p >= end) {
+        return end;
+    }
+
+    if (*p == '"') {
+        return stripe_api_skip_string(p, end);
+    }
+
+    if (*p == '{' || *p == '[') {
+        depth = 0;
+
+        while (p < end) {
+            if (*p == '"') {
+                p = stripe_api_skip_string(p, end);
+                continue;
+            }
+
+            if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (--depth == 0) {
+                    return p + 1;
+                }
+            }
+
+            p++;
+        }
+
+        return end;
+    }
+
+    while (p < end && *p != ',' && *p != ']' && *p != '}' && *p != ' '
+           && *p != '\t' && *p != '\n' && *p != '\r')
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+static int
+stripe_api_list_add(stripe_api_list *l, size_t off, size_t len)
+{
+    stripe_api_item  *v;
+    size_t            cap;
+
+    if (l->n == l->cap) {
+        cap = l->cap ? l->cap * 2 : 16;
+        v = realloc(l->items, cap * sizeof(*v));
+        if (v == NULL) {
+            return -1;
+        }
+        l->items = v;
+        l->cap = cap;
+    }
+
+    memset(&l->items[l->n], 0, sizeof(l->items[l->n]));
+    l->items[l->n].off = off;
+    l->items[l->n].len = len;
+    l->n++;
+
+    return 0;
+}
+
+
+/* -1: out of memory; -2: no top-level "data" array */
+static int
+stripe_api_list_spans(const char *body, size_t len, stripe_api_list *l)
+{
+    const char  *p, *end, *key, *start;
+    size_t       klen;
+
+    p = body;
+    end = body + len;
+
+    p = stripe_api_skip_ws(p, end);
+    if (p >= end || *p != '{') {
+        return -2;
+    }
+
+    for (p++; ; ) {
+        p = stripe_api_skip_ws(p, end);
+        if (p >= end || *p != '"') {
+            return -2;
+        }
+
+        key = p + 1;
+        p = stripe_api_skip_string(p, end);
+        klen = (size_t) (p - key) - 1;
+
+        p = stripe_api_skip_ws(p, end);
+        if (p >= end || *p != ':') {
+            return -2;
+        }
+        p = stripe_api_skip_ws(p + 1, end);
+
+        if (klen == 4 && memcmp(key, "data", 4) == 0 && p < end
+            && *p == '[')
+        {
+            p = stripe_api_skip_ws(p + 1, end);
+
+            while (p < end && *p != ']') {
+                start = p;
+                p = stripe_api_skip_value(p, end);
+
+                if (stripe_api_list_add(l, (size_t) (start - body),
+                                        (size_t) (p - start)) != 0)
+                {
+                    return -1;
+                }
+
+                p = stripe_api_skip_ws(p, end);
+                if (p < end && *p == ',') {
+                    p = stripe_api_skip_ws(p + 1, end);
+                }
+            }
+
+            return 0;
+        }
+
+        p = stripe_api_skip_ws(stripe_api_skip_value(p, end), end);
+
+        if (p >= end || *p != ',') {
+            return -2;
+        }
+        p++;
+    }
+}
+
+
+int
+stripe_api_parse_list(const char *body, size_t len, stripe_api_list *l,
+    char *err, size_t errlen)
+{
+    yajl_val          v, data, it, live;
+    stripe_api_item  *item;
+    const char       *id;
+    size_t            i;
+    int               rc;
+
+    l->n = 0;
+    l->has_more = 0;
+    l->last_id = NULL;
+
+    v = stripe_api_parse(body, len, err, errlen);
+    if (v == NULL) {
+        return -1;
+    }
+
+    data = stripe_api_member(v, "data", yajl_t_array);
+    if (data == NULL) {
+        snprintf(err, errlen, "Stripe list response has no \"data\" list");
+        yajl_tree_free(v);
+        return -1;
+    }
+
+    rc = stripe_api_list_spans(body, len, l);
+
+    if (rc == -1) {
+        snprintf(err, errlen, "out of memory");
+        yajl_tree_free(v);
+        return -1;
+    }
+
+    /* e.g. "data" twice: the spans need not be the items yajl saw */
+    if (rc != 0 || l->n != YAJL_GET_ARRAY(data)->len) {
+        snprintf(err, errlen, "Stripe list response: cannot find the items "
+                 "of its \"data\" list");
+        l->n = 0;
+        yajl_tree_free(v);
+        return -1;
+    }
+
+    for (i = 0; i < l->n; i++) {
+        it = YAJL_GET_ARRAY(data)->values[i];
+        item = &l->items[i];
+
+        id = stripe_api_string(it, "id");
+        if (id != NULL && strlen(id) < sizeof(item->id)) {
+            strcpy(item->id, id);
+        }
+
+        item->created = stripe_api_integer(it, "created");
+
+        live = stripe_api_member(it, "livemode", yajl_t_any);
+        item->livemode = YAJL_IS_TRUE(live) ? 1 : YAJL_IS_FALSE(live) ? 0 : -1;
+    }
+
+    l->has_more = YAJL_IS_TRUE(stripe_api_member(v, "has_more",
+                                                 yajl_t_any));
+
+    if (l->n > 0 && l->items[l->n - 1].id[0] != '\0') {
+        l->last_id = l->items[l->n - 1].id;
+
+    } else {
+        /* nothing to start after: following it would loop */
+        l->has_more = 0;
+    }
+
+    yajl_tree_free(v);
+    return 0;
+}
+
+
+void
+stripe_api_list_free(stripe_api_list *l)
+{
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
