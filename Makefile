@@ -58,7 +58,7 @@ DEB_PACKAGES  = build-essential dpkg-dev nginx nginx-dev libssl-dev \
                 redis-server redis-tools perl clang libclang-rt-14-dev \
                 valgrind wrk curl libnginx-mod-http-echo
 
-.PHONY: install uninstall all module tool unit deps test test-unit test-integration test-asan \
+.PHONY: chaos install uninstall all module tool unit deps test test-unit test-integration test-asan \
         test-valgrind fuzz fuzz-short run bench clean
 
 all: module tool unit
@@ -200,6 +200,10 @@ run: deps module tool
 bench: all
 	bench/normalize
 	bench/ingest
+
+# the fault-injection run of docs/reliability.md (CHAOS_EVENTS, CHAOS_SEED)
+chaos: module tool
+	bench/chaos
 
 clean:
 	rm -rf $(BUILD)

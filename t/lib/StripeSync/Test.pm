@@ -24,6 +24,7 @@ package StripeSync::Test;
 #   start_nginx(%o) -> Nginx: url port prefix pid worker_pids reload quit
 #       stop error_log error_log_mark error_log_since error_log_tail alerts
 #       access_log stub_status write_conf wait_pids_gone old_workers
+#       kill_worker killed_workers
 #   nginx_t(%o) -> (exit code, output)
 #   make_event sign sign_header post_event http_request http_get raw_http
 #   raw_post post_async post_parallel parse_prometheus fixture_object
@@ -506,7 +507,7 @@ sub raw_http {
         }
         my $content = substr $buf, 0, $len, '';
         push @res, { status => $status, headers => \%h, content => $content,
-                     json => res_json({ content => $content }) };
+                     json => scalar res_json({ content => $content }) };
     }
     close $s;
     return @res;
@@ -685,7 +686,10 @@ sub fixture_object {
 # --------------------------------------------------------------- redis ---
 
 # start_redis(password => 'pw', debug => 1 (DEBUG command), unixsocket => 1,
-#             args => [...], port => N)
+#             args => [...], port => N,
+#             appendonly => 'always' | 'everysec')  AOF persistence: then
+#             $r->restart(kill => 1) is a crash (SIGKILL) and a restart on
+#             the same port and dir that reloads the AOF
 sub start_redis { StripeSync::Test::Redis->new(@_) }
 
 # -------------------------------------------------------------- nginx ---
@@ -788,10 +792,17 @@ sub diag_response {
 
 # Stops every nginx (valgrind and crash checks as tests), every process
 # and redis, then done_testing.
+#   finish(killed => [pids])   workers the test killed itself with SIGKILL
+#                              (Nginx->kill_worker): their "exited on
+#                              signal 9" is not a crash
 sub finish {
+    my (%o) = @_;
+    my %killed = map { $_ => 1 } @{ $o{killed} || [] };
     $_->stop for @NGINX;    # also checks valgrind logs, once per nginx
     for my $ng (@NGINX) {
-        my @crash = grep { /exited on signal/ } split /\n/, $ng->error_log;
+        my @crash = grep { /exited on signal/
+                           && !(/process (\d+) exited on signal 9\b/ && $killed{$1}) }
+                    split /\n/, $ng->error_log;
         Test::More::ok(!@crash, "no nginx process crashed ($ng->{prefix})")
             or Test::More::diag(join "\n", @crash);
     }
@@ -1056,6 +1067,10 @@ sub start {
         '--logfile', "$self->{dir}/redis.log", '--daemonize', 'no');
     push @cmd, '--requirepass', $self->{password} if defined $self->{password};
     push @cmd, '--enable-debug-command', 'yes' if $self->{debug};
+    # appendonly => 'always' | 'everysec': AOF on (after --appendonly no:
+    # the later setting wins), so kill + start on the same dir reloads it
+    push @cmd, '--appendonly', 'yes', '--appendfsync', $self->{appendonly}
+        if $self->{appendonly};
     push @cmd, '--unixsocket', $self->{unixsocket}, '--unixsocketperm', '777'
         if $self->{unixsocket};
     push @cmd, @{ $self->{args} || [] };
@@ -1099,7 +1114,9 @@ sub kill {
     StripeSync::Test::_reap($pid, 5);
 }
 
-# Stops (if running) and starts again on the same port; data is gone.
+# Stops (if running) and starts again on the same port; data is gone
+# (unless appendonly: same dir, the AOF is loaded again; kill => 1 for a
+# SIGKILL first).
 sub restart {
     my ($self, %o) = @_;
     $o{kill} ? $self->kill : $self->stop;
@@ -1430,6 +1447,28 @@ sub reload {
 
 # The workers that were running before the last reload.
 sub old_workers { @{ $_[0]{old_workers} || [] } }
+
+# kill -9 one worker (the given pid, else the first): the master respawns
+# it. Waits for a full set of workers again; returns the killed pid (pass
+# it to finish(killed => [...])). Dies when no worker comes back.
+sub kill_worker {
+    my ($self, $pid) = @_;
+    my @w = $self->worker_pids;
+    $pid //= $w[0];
+    die "kill_worker: no worker\n" unless $pid;
+    CORE::kill 'KILL', $pid;
+    my $ok = StripeSync::Test::wait_until(sub {
+        my @now = $self->worker_pids;
+        !grep({ $_ == $pid } @now) && @now >= $self->{workers};
+    }, StripeSync::Test::tmo(10));
+    die "kill_worker: no new worker after $pid:\n" . $self->error_log_tail(10)
+        unless $ok;
+    push @{ $self->{killed_workers} }, $pid;
+    return $pid;
+}
+
+# The workers kill_worker killed.
+sub killed_workers { @{ $_[0]{killed_workers} || [] } }
 
 # Waits until the given pids are gone (e.g. old_workers after reload).
 sub wait_pids_gone {
