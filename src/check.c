@@ -356,6 +356,8 @@ check_stripe(check_ctx *cx, const ss_config *c, FILE *out)
     if (stripe_api_classify(&cx->copy.response, "GET /v1/customers", err,
                             sizeof(err), &ra) != STRIPE_API_OK)
     {
+        /* the answer may quote the key back ("Invalid API Key provided") */
+        provider_redact(err, sizeof(err), c->stripe_api_key);
         fprintf(out, "FAIL stripe: %s\n", err);
         return 1;
     }

@@ -24,6 +24,8 @@
 #include "rules.h"
 
 #define SECRET_LINE_MAX  4096     /* first line of a secret file */
+#define INCLUDE_DEPTH_MAX  10     /* libconfig's own limit */
+#define INCLUDE_FILES_MAX  64     /* files check_includes reads at most */
 
 #define COUNT(a)  (sizeof(a) / sizeof((a)[0]))
 
@@ -1528,6 +1530,105 @@ set_defaults(ss_config *c, const char *path)
 }
 
 
+/* ---- @include ---- */
+
+/*
+ * libconfig 1.5 (bookworm) ends the process, exit(2) with "input in flex
+ * scanner failed", when it reads a directory: the config named by -c, or
+ * an @include of "", "." or a directory. A daemon reloading on SIGHUP must
+ * not die of a typo, so the file and every @include it holds (and theirs)
+ * are looked at first. An @include is found as libconfig's scanner finds
+ * it: a line starting with @include, the name up to the closing quote (\"
+ * and \\ escaped, cut at a NUL), relative to the config's directory. A
+ * commented-out one is looked at too: harmless. A file including itself
+ * twice would make this exponential: past *budget files, libconfig's own
+ * depth limit is left to answer.
+ */
+static int
+check_includes(loader *ld, const char *file, int depth, int *budget)
+{
+    FILE         *f;
+    char         *line, *p, *name, *full;
+    size_t        cap, n;
+    ssize_t       len;
+    unsigned      lineno;
+    struct stat   st;
+    int           rc;
+
+    if (*budget <= 0) {
+        return 0;
+    }
+
+    (*budget)--;
+
+    f = fopen(file, "r");
+    if (f == NULL) {
+        return 0;    /* libconfig says why */
+    }
+
+    line = NULL;
+    cap = 0;
+    lineno = 0;
+    rc = 0;
+
+    while (rc == 0 && (len = getline(&line, &cap, f)) != -1) {
+        lineno++;
+
+        p = line + strspn(line, " \t");
+        if (strncmp(p, "@include", 8) != 0 || (p[8] != ' ' && p[8] != '\t')) {
+            continue;
+        }
+
+        p += 8 + strspn(p + 8, " \t");
+        if (*p != '"') {
+            continue;
+        }
+
+        /* the name, unescaped in place; the line is ours */
+        name = ++p;
+        for (n = 0; *p != '\0' && *p != '"'; p++) {
+            if (*p == '\\' && (p[1] == '\\' || p[1] == '"')) {
+                p++;
+            }
+            name[n++] = *p;
+        }
+        name[n] = '\0';
+
+        if (name[0] == '/' || ld->dir == NULL) {
+            full = strdup(name);
+        } else if (asprintf(&full, "%s/%s", ld->dir, name) < 0) {
+            full = NULL;
+        }
+
+        if (full == NULL) {
+            rc = oom(ld, NULL);
+            break;
+        }
+
+        if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (ld->err != NULL && ld->errlen > 0) {
+                /* file is the path from here already */
+                snprintf(ld->err, ld->errlen, "%s:%u: @include \"%s\" is a "
+                         "directory, not a file", file, lineno, name);
+            }
+            rc = -1;
+
+        } else if (stat(full, &st) == 0 && S_ISREG(st.st_mode)
+                   && depth < INCLUDE_DEPTH_MAX)
+        {
+            rc = check_includes(ld, full, depth + 1, budget);
+        }
+
+        free(full);
+    }
+
+    free(line);
+    fclose(f);
+
+    return rc;
+}
+
+
 int
 config_load(ss_config *c, const char *path, char *err, size_t errlen,
     void (*warnf)(const char *msg))
@@ -1537,8 +1638,9 @@ config_load(ss_config *c, const char *path, char *err, size_t errlen,
     loader             ld;
     const char        *slash, *efile;
     char               name[PATH_MAX];
+    struct stat        st;
     FILE              *f;
-    int                rc;
+    int                rc, budget;
 
     memset(&ld, 0, sizeof(ld));
     ld.path = path;
@@ -1555,10 +1657,14 @@ config_load(ss_config *c, const char *path, char *err, size_t errlen,
         return fail(&ld, NULL, "out of memory");
     }
 
-    /* libconfig says only "file I/O error": say which and why */
+    /* libconfig says only "file I/O error": say which and why (and it
+       would exit on a directory: see check_includes) */
     f = fopen(path, "r");
-    if (f == NULL) {
-        rc = errno;
+    if (f == NULL || (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))) {
+        rc = f == NULL ? errno : EISDIR;
+        if (f != NULL) {
+            fclose(f);
+        }
         config_free(c);
         if (err != NULL && errlen > 0) {
             snprintf(err, errlen, "cannot read %s: %s", path, strerror(rc));
@@ -1574,6 +1680,14 @@ config_load(ss_config *c, const char *path, char *err, size_t errlen,
     if (ld.dir == NULL) {
         config_free(c);
         return fail(&ld, NULL, "out of memory");
+    }
+
+    budget = INCLUDE_FILES_MAX;
+
+    if (check_includes(&ld, path, 0, &budget) != 0) {
+        free(ld.dir);
+        config_free(c);
+        return -1;
     }
 
     config_init(&cfg);

@@ -10,6 +10,7 @@
 
 #include "dead_letter.h"
 #include "job.h"
+#include "json_tree.h"
 
 
 static int
@@ -163,7 +164,10 @@ dead_letter_is_json(const char *raw, size_t len)
     yajl_handle  h;
     int          ok;
 
-    if (len == 0 || memchr(raw, '\0', len) != NULL) {
+    /* too deep for job_parse (and for any yajl_tree reader of the letter) */
+    if (len == 0 || memchr(raw, '\0', len) != NULL
+        || json_nesting_exceeds(raw, len, JOB_DEPTH_MAX))
+    {
         return 0;
     }
 
@@ -174,7 +178,8 @@ dead_letter_is_json(const char *raw, size_t len)
     }
 
     ok = yajl_parse(h, (const unsigned char *) raw, len) == yajl_status_ok
-         && yajl_complete_parse(h) == yajl_status_ok;
+         && yajl_complete_parse(h) == yajl_status_ok
+         && !json_ends_in_string(raw, len);
 
     yajl_free(h);
     return ok;

@@ -6,9 +6,10 @@
  *    "failed_at":1745437580,"consumer":"host:1234"}
  *
  * The entry is embedded as JSON when it is JSON (so `dlq replay` pushes it
- * back as is); otherwise (not JSON, or over JOB_RAW_MAX) it is kept as the
- * string "raw", cut to DEAD_LETTER_RAW_MAX bytes, with "raw_bytes" giving
- * its full length. "response" is left out when there was none.
+ * back as is); otherwise (not JSON, over JOB_RAW_MAX or nested deeper than
+ * JOB_DEPTH_MAX) it is kept as the string "raw", cut to DEAD_LETTER_RAW_MAX
+ * bytes, with "raw_bytes" giving its full length. "response" is left out
+ * when there was none.
  */
 
 #ifndef DEAD_LETTER_H
@@ -24,7 +25,8 @@ char *dead_letter_build(const char *raw, size_t len, const char *error,
     const char *response, long long attempts, long long failed_at,
     const char *consumer);
 
-/* 1 if raw[0 .. len-1] is one complete JSON value (UTF-8, no NUL) */
+/* 1 if raw[0 .. len-1] is one complete JSON value (UTF-8, no NUL, at most
+   JOB_DEPTH_MAX deep) */
 int dead_letter_is_json(const char *raw, size_t len);
 
 /*

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "job.h"
+#include "json_tree.h"
 
 #define JOB_SCHEMA_VERSION  1
 #define SECONDS_PER_DAY     86400
@@ -306,6 +307,13 @@ job_parse(job *j, const char *raw, size_t len, char *err, size_t errlen)
         return -1;
     }
 
+    /* yajl_tree_free recurses per level: 500,000 '[' would blow the stack */
+    if (json_nesting_exceeds(raw, len, JOB_DEPTH_MAX)) {
+        job_err(err, errlen, "queue entry nests deeper than %d levels",
+                JOB_DEPTH_MAX);
+        return -1;
+    }
+
     j->raw = malloc(len + 1);
     if (j->raw == NULL) {
         job_err(err, errlen, "out of memory");
@@ -321,6 +329,11 @@ job_parse(job *j, const char *raw, size_t len, char *err, size_t errlen)
         first_line(yerr);
         job_err(err, errlen, "queue entry is not JSON: %s",
                 yerr[0] ? yerr : "parse error");
+        goto failed;
+    }
+
+    if (json_ends_in_string(j->raw, len)) {
+        job_err(err, errlen, "queue entry is not JSON: trailing garbage");
         goto failed;
     }
 

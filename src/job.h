@@ -57,9 +57,11 @@ typedef struct {
 /*
  * Parses a queue entry (len bytes, need not be NUL-terminated). Returns 0,
  * or -1 with err saying why (not JSON, "v" is not 1, no "id"/"action", over
- * JOB_RAW_MAX) so the consumer can dead-letter it.
+ * JOB_RAW_MAX, nested deeper than JOB_DEPTH_MAX) so the consumer can
+ * dead-letter it.
  */
 #define JOB_RAW_MAX  (1024 * 1024)
+#define JOB_DEPTH_MAX  64      /* deeper nesting is refused, as the module's */
 
 int job_parse(job *j, const char *raw, size_t len, char *err, size_t errlen);
 void job_free(job *j);

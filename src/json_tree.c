@@ -396,6 +396,12 @@ json_parse(json_arena *ar, const char *body, size_t len, char *reason,
         st = yajl_complete_parse(h);
     }
 
+    if (st == yajl_status_ok && json_ends_in_string(body, len)) {
+        yajl_free(h);
+        snprintf(reason, reason_size, "body is not JSON: trailing garbage");
+        return NULL;
+    }
+
     if (st == yajl_status_ok) {
         yajl_free(h);
         return p.root;
@@ -471,4 +477,69 @@ json_first(const json_node *array)
     }
 
     return array->u.kids.first;
+}
+
+
+int
+json_nesting_exceeds(const char *s, size_t len, int max)
+{
+    size_t  i;
+    int     depth, in_string;
+
+    depth = 0;
+    in_string = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (s[i] == '\\') {
+                i++;
+            } else if (s[i] == '"') {
+                in_string = 0;
+            }
+            continue;
+        }
+
+        switch (s[i]) {
+        case '"':
+            in_string = 1;
+            break;
+        case '[':
+        case '{':
+            if (++depth > max) {
+                return 1;
+            }
+            break;
+        case ']':
+        case '}':
+            depth--;
+            break;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+json_ends_in_string(const char *s, size_t len)
+{
+    size_t  i;
+    int     in_string;
+
+    in_string = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (s[i] == '\\') {
+                i++;
+            } else if (s[i] == '"') {
+                in_string = 0;
+            }
+
+        } else if (s[i] == '"') {
+            in_string = 1;
+        }
+    }
+
+    return in_string;
 }

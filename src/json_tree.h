@@ -92,4 +92,21 @@ const json_node *json_at(const json_node *n, ...)
 /* the first element of an array, or NULL */
 const json_node *json_first(const json_node *array);
 
+/*
+ * 1 if the JSON text s[0 .. len - 1] nests arrays and objects deeper than
+ * max (strings skipped; not a validation). A cheap guard before
+ * yajl_tree_parse, whose yajl_tree_free recurses once per level: a queue
+ * entry or a response of 500,000 '[' ... ']' would exhaust the stack.
+ */
+int json_nesting_exceeds(const char *s, size_t len, int max);
+
+/*
+ * 1 if the text s[0 .. len - 1] ends inside a string. yajl 2.1 (parser and
+ * yajl_tree_parse alike) accepts a complete value followed by an
+ * unterminated string, "{}\"x", as valid: its lexer waits for more input
+ * and the end of the parse never looks back. A text yajl accepted is JSON
+ * only if this is 0.
+ */
+int json_ends_in_string(const char *s, size_t len);
+
 #endif /* JSON_TREE_H */

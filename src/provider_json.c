@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "json_tree.h"
 #include "provider_json.h"
 
 #define ERROR_TEXT_MAX  200
@@ -237,47 +238,6 @@ json_writer_discard(json_writer *w)
 }
 
 
-/* yajl_tree frees recursively: refuse nesting that could exhaust the stack */
-static int
-json_too_deep(const char *s, size_t len)
-{
-    size_t  i;
-    int     depth, in_string;
-
-    depth = 0;
-    in_string = 0;
-
-    for (i = 0; i < len; i++) {
-        if (in_string) {
-            if (s[i] == '\\') {
-                i++;
-            } else if (s[i] == '"') {
-                in_string = 0;
-            }
-            continue;
-        }
-
-        switch (s[i]) {
-        case '"':
-            in_string = 1;
-            break;
-        case '[':
-        case '{':
-            if (++depth > PROVIDER_JSON_DEPTH_MAX) {
-                return 1;
-            }
-            break;
-        case ']':
-        case '}':
-            depth--;
-            break;
-        }
-    }
-
-    return 0;
-}
-
-
 yajl_val
 provider_json_parse(op_exec *x, const http_response *res, const char *what)
 {
@@ -299,7 +259,9 @@ provider_json_parse(op_exec *x, const http_response *res, const char *what)
     } else if (strlen(res->body) != len) {
         why = "response is not JSON (it holds a NUL byte)";
 
-    } else if (json_too_deep(res->body, len)) {
+    } else if (json_nesting_exceeds(res->body, len,
+                                    PROVIDER_JSON_DEPTH_MAX))
+    {
         why = "response is not JSON we can read (nested too deeply)";
     }
 
@@ -353,7 +315,7 @@ int
 json_member_id(yajl_val obj, const char *key, char *buf, size_t len)
 {
     yajl_val     v;
-    const char  *s;
+    const char  *s, *p;
     int          n;
 
     v = json_member(obj, key);
@@ -369,6 +331,12 @@ json_member_id(yajl_val obj, const char *key, char *buf, size_t len)
 
     if (s == NULL || *s == '\0') {
         return -1;
+    }
+
+    for (p = s; *p != '\0'; p++) {
+        if (!isalnum((unsigned char) *p) && *p != '_' && *p != '-') {
+            return -1;
+        }
     }
 
     n = snprintf(buf, len, "%s", s);

@@ -70,7 +70,12 @@ yajl_val json_member(yajl_val obj, const char *key);
 /* obj[key] as a string, or NULL when absent or not a string */
 const char *json_member_string(yajl_val obj, const char *key);
 
-/* obj[key], a string or an integer, as text into buf: an id. 0 or -1. */
+/*
+ * obj[key], a string or an integer, as text into buf: an id. 0, or -1 when
+ * absent, too long, or not a token of letters, digits, '_' and '-': ids go
+ * into the next request's URL, where a server's "1/../account" or "4 2"
+ * would change or break it.
+ */
 int json_member_id(yajl_val obj, const char *key, char *buf, size_t len);
 
 /* 1 when obj[key] is true */

@@ -624,6 +624,47 @@ test_missing_file(void)
 }
 
 
+/*
+ * libconfig 1.5 exit()s the process when it reads a directory (the config
+ * itself, or an @include of "", "." or a directory): refused before.
+ */
+static void
+test_directories(void)
+{
+    ss_config  c;
+    char       err[CONFIG_ERR_MAX], want[512], sub[256];
+
+    snprintf(want, sizeof(want), "cannot read %s: Is a directory", dir);
+    is_int(config_load(&c, dir, err, sizeof(err), NULL), -1,
+           "a directory as the config file is refused");
+    is_str(err, want, "saying so");
+
+    snprintf(want, sizeof(want), "%s:2: @include \"\" is a directory, not "
+             "a file", cfg_path);
+    is_int(load_text(&c, "provider = { type = \"log\"; };\n@include \"\"\n",
+                     err, sizeof(err)), -1, "@include \"\" is refused");
+    is_str(err, want, "naming the line");
+
+    is_int(load_text(&c, "  @include\t\".\" # here\n", err, sizeof(err)), -1,
+           "@include \".\" is refused");
+
+    snprintf(sub, sizeof(sub), "%s/sub.d", dir);
+    mkdir(sub, 0700);
+    put_file("dir.inc", 0600, "x = 1;\n\n@include \"sub.d\"\n");
+    snprintf(want, sizeof(want), "%s/dir.inc:3: @include \"sub.d\" is a "
+             "directory, not a file", dir);
+    is_int(load_text(&c, "@include \"dir.inc\"\n", err, sizeof(err)), -1,
+           "a directory included by an included file is refused");
+    is_str(err, want, "naming that file and line");
+
+    put_file("self.inc", 0600, "@include \"self.inc\"\n@include \"self.inc\"\n"
+             "@include \"self.inc\"\n");
+    is_int(load_text(&c, "@include \"self.inc\"\n", err, sizeof(err)), -1,
+           "a file including itself is refused (by libconfig), at once");
+    rmdir(sub);
+}
+
+
 static void
 test_warnings(void)
 {
@@ -710,6 +751,7 @@ main(void)
     test_providers();
     test_errors();
     test_missing_file();
+    test_directories();
     test_warnings();
     test_relative_path();
 

@@ -382,6 +382,18 @@ test_dead_letter(void)
     ok(!dead_letter_is_json("", 0), "nothing is not");
     ok(!dead_letter_is_json("\"a\0b\"", 5), "a NUL byte is refused");
     ok(!dead_letter_is_json("\"\xff\"", 3), "invalid UTF-8 is refused");
+    ok(!dead_letter_is_json("2\"", 2),
+       "a value then an unterminated string is not (yajl says it is)");
+    ok(!dead_letter_is_json("{}\"x\\", 5), "nor one ending in an escape");
+    ok(dead_letter_is_json("\"a\\\"b\"", 6), "an escaped quote is fine");
+    ok(dead_letter_is_json("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                           "[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                           "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 128),
+       "64 levels are JSON");
+    ok(!dead_letter_is_json("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                            "[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                            "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 130),
+       "65 are kept as raw: too deep for a yajl_tree reader");
 
     /* a multi-byte character is never cut in half */
     {

@@ -40,6 +40,30 @@ refuses(const char *raw, size_t len, const char *want, const char *what)
 }
 
 
+/* a record whose member "a" nests n arrays */
+static char *
+nested(size_t n)
+{
+    static const char   head[] = REC(",\"a\":");
+    char               *b;
+    size_t              h;
+
+    h = sizeof(head) - 2;               /* without the closing brace */
+    b = malloc(h + 2 * n + 2);
+    if (b == NULL) {
+        exit(1);
+    }
+
+    memcpy(b, head, h);
+    memset(b + h, '[', n);
+    memset(b + h + n, ']', n);
+    b[h + 2 * n] = '}';
+    b[h + 2 * n + 1] = '\0';
+
+    return b;
+}
+
+
 static void
 test_refusals(void)
 {
@@ -81,6 +105,13 @@ test_refusals(void)
             "trailing garbage");
     REFUSES("{\"v\":1,\0\"id\":\"evt_1\"}",
             "queue entry contains a NUL byte", "NUL byte");
+    /* yajl alone takes a value followed by an unterminated string */
+    REFUSES(REC("") "\"x",
+            "queue entry is not JSON: trailing garbage",
+            "an unterminated string after the record");
+    REFUSES(REC("") " \"x\\\"",
+            "queue entry is not JSON: trailing garbage",
+            "an unterminated string ending in an escape");
 
     refuses(NULL, 0, "queue entry is not JSON: parse error: premature EOF",
             "NULL");
@@ -90,6 +121,28 @@ test_refusals(void)
     memset(big, ' ', n);
     refuses(big, n, "queue entry is 1048577 bytes, over the 1048576-byte "
             "limit", "over JOB_RAW_MAX");
+    free(big);
+
+    /* yajl_tree_free recurses per level: 400,000 would blow the stack */
+    big = nested(400000);
+    refuses(big, strlen(big), "queue entry nests deeper than 64 levels",
+            "400,000 levels");
+    free(big);
+
+    big = nested(64);
+    refuses(big, strlen(big), "queue entry nests deeper than 64 levels",
+            "65 levels, the record's own included");
+    free(big);
+
+    big = nested(63);
+    {
+        job   j;
+        char  err[256];
+
+        is_int(job_parse(&j, big, strlen(big), err, sizeof(err)), 0,
+               "64 levels, the record's own included: parsed");
+        job_free(&j);
+    }
     free(big);
 }
 

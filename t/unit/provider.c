@@ -334,7 +334,9 @@ test_members(void)
     char      id[8];
 
     v = yajl_tree_parse("{\"i\":42,\"s\":\"17\",\"f\":1.5,\"e\":\"\","
-                        "\"t\":true,\"long\":\"123456789\"}", NULL, 0);
+                        "\"t\":true,\"long\":\"123456789\",\"k\":\"01F_a-Z\","
+                        "\"path\":\"1/../x\",\"sp\":\"4 2\",\"q\":\"1?a=b\","
+                        "\"crlf\":\"1\\r\\n\",\"neg\":-3}", NULL, 0);
     is_int(json_member_id(v, "i", id, sizeof(id)), 0, "integer id");
     is_str(id, "42", "integer id text");
     is_int(json_member_id(v, "s", id, sizeof(id)), 0, "string id");
@@ -343,6 +345,14 @@ test_members(void)
     is_int(json_member_id(v, "e", id, sizeof(id)), -1, "empty: no id");
     is_int(json_member_id(v, "none", id, sizeof(id)), -1, "absent: no id");
     is_int(json_member_id(v, "long", id, sizeof(id)), -1, "too long: -1");
+    is_int(json_member_id(v, "k", id, sizeof(id)), 0, "a Klaviyo-style id");
+    is_str(id, "01F_a-Z", "kept as is");
+    /* ids go into the next URL: a server's answer must not steer it */
+    is_int(json_member_id(v, "path", id, sizeof(id)), -1, "\"1/../x\": no id");
+    is_int(json_member_id(v, "sp", id, sizeof(id)), -1, "\"4 2\": no id");
+    is_int(json_member_id(v, "q", id, sizeof(id)), -1, "\"1?a=b\": no id");
+    is_int(json_member_id(v, "crlf", id, sizeof(id)), -1, "CR LF: no id");
+    is_int(json_member_id(v, "neg", id, sizeof(id)), 0, "a negative integer");
     ok(json_member_true(v, "t"), "true");
     ok(!json_member_true(v, "i"), "42 is not true");
     ok(json_member(NULL, "x") == NULL, "member of NULL");
