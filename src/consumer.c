@@ -38,6 +38,7 @@
 #include "dead_letter.h"
 #include "http.h"
 #include "job.h"
+#include "json_tree.h"
 #include "logging.h"
 #include "plan.h"
 #include "provider.h"
@@ -88,11 +89,12 @@ typedef enum {
     OUT_SKIPPED,        /* no rule matched: nothing to do */
     OUT_STALE,
     OUT_RETRY,
-    OUT_DEAD
+    OUT_DEAD,
+    OUT_ALREADY         /* another instance of the job was done */
 } job_outcome;
 
 static const char  *outcome_names[] = {
-    "none", "done", "skipped", "stale", "retry", "dead"
+    "none", "done", "skipped", "stale", "retry", "dead", "already_done"
 };
 
 typedef enum {
@@ -632,6 +634,22 @@ cjob_log(cjob *cj, long long now, long long retry_in_ms)
 }
 
 
+/*
+ * Replaces every configured credential in s with "[redacted]". An error or
+ * a response can quote what the server was sent (an API answering "Invalid
+ * API Key provided: sk_..."): none may reach the log or a dead letter.
+ */
+static void
+cjob_redact(const ss_config *c, char *s, size_t len)
+{
+    provider_redact(s, len, c->provider_api_key);
+    provider_redact(s, len, c->provider_oauth_token);
+    provider_redact(s, len, c->provider_secret);
+    provider_redact(s, len, c->stripe_api_key);
+    provider_redact(s, len, c->redis_password);
+}
+
+
 /* the job ends with outcome; err says why (printf) */
 static void
 cjob_end(cjob *cj, job_outcome outcome, const char *fmt, ...)
@@ -649,6 +667,8 @@ cjob_end(cjob *cj, job_outcome outcome, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(cj->error, sizeof(cj->error), fmt, ap);
         va_end(ap);
+
+        cjob_redact(cj->rt->config, cj->error, sizeof(cj->error));
     }
 }
 
@@ -657,8 +677,7 @@ cjob_end(cjob *cj, job_outcome outcome, const char *fmt, ...)
 static void
 cjob_keep_response(cjob *cj, const http_response *res)
 {
-    const ss_config  *c;
-    size_t            n;
+    size_t  n;
 
     if (res->status >= 200 && res->status <= 299) {
         cj->response[0] = '\0';
@@ -670,12 +689,7 @@ cjob_keep_response(cjob *cj, const http_response *res)
     memcpy(cj->response, res->body, n);
     cj->response[n] = '\0';
 
-    c = cj->rt->config;
-    provider_redact(cj->response, sizeof(cj->response), c->provider_api_key);
-    provider_redact(cj->response, sizeof(cj->response),
-                    c->provider_oauth_token);
-    provider_redact(cj->response, sizeof(cj->response), c->stripe_api_key);
-    provider_redact(cj->response, sizeof(cj->response), c->provider_secret);
+    cjob_redact(cj->rt->config, cj->response, sizeof(cj->response));
 }
 
 
@@ -797,9 +811,23 @@ cjob_on_stripe(void *data, const http_result *r)
         return;
     }
 
+    /*
+     * A 2xx that is not JSON we can read (cut short, over the limit, a
+     * proxy's HTML page, a nesting bomb) says nothing about the customer:
+     * transient, retried like a provider's. JSON of the wrong shape below
+     * is permanent.
+     */
     if (r->truncated) {
-        cjob_end(cj, OUT_DEAD, "%s: response over %d bytes", what,
-                 HTTP_BODY_MAX);
+        cjob_end(cj, OUT_RETRY, "%s: HTTP %ld: response over %d bytes",
+                 what, r->response.status, HTTP_BODY_MAX);
+        return;
+    }
+
+    if (!dead_letter_is_json(r->response.body, r->response.body_len)) {
+        provider_excerpt(r->response.body, r->response.body_len, err,
+                         sizeof(err) < 200 ? sizeof(err) : 200);
+        cjob_end(cj, OUT_RETRY, "%s: HTTP %ld: response is not JSON we can "
+                 "read: %s", what, r->response.status, err);
         return;
     }
 
@@ -1031,6 +1059,12 @@ cjob_begin(consumer *cs, cjob *cj, long long now)
     c = cj->rt->config;
     cj->attempts = st.attempts;
 
+    if (st.attempts == 0) {
+        cjob_end(cj, OUT_ALREADY, "another instance of this job was done");
+        store_job_state_free(&st);
+        return RUN_AGAIN;
+    }
+
     free(cj->steps);
     cj->steps = st.steps;
     cj->nsteps = st.nsteps;
@@ -1171,7 +1205,9 @@ cjob_email_map(consumer *cs, cjob *cj, long long now)
     }
 
     if (rc == 1) {
-        v = yajl_tree_parse(json, NULL, 0);
+        /* anyone with Redis access can write the map: no stack bomb */
+        v = json_nesting_exceeds(json, strlen(json), JOB_DEPTH_MAX)
+            ? NULL : yajl_tree_parse(json, NULL, 0);
         free(json);
 
         e = v ? yajl_tree_get(v, email_path, yajl_t_string) : NULL;
@@ -1475,6 +1511,11 @@ cjob_finish(consumer *cs, cjob *cj, long long now)
                             "consumer_stale", NULL, -1);
         break;
 
+    case OUT_ALREADY:
+        rc = store_job_done(cs->store, cj->raw, cj->raw_len, cj->j.id,
+                            "consumer_already_done", NULL, -1);
+        break;
+
     default:
         /* done or skipped: the event is applied, so it moves the mark */
         wm = cj->j.created >= 0 ? cj->wm_object : NULL;
@@ -1651,7 +1692,10 @@ consumer_connected(consumer *cs, long long now)
 
     cs->generation = store_generation(cs->store);
     cs->next_heartbeat = now + c->heartbeat * 1000LL;
-    cs->next_recovery = now;
+    /* not at once: after an outage every heartbeat may have expired; give
+       the other live consumers time to reconnect (their backoff is at most
+       5 s) and say so before judging them dead */
+    cs->next_recovery = now + 5000LL + 3 * c->heartbeat * 1000LL;
     cs->next_due = now;
 }
 

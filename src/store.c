@@ -30,9 +30,14 @@
 /*
  * KEYS[1] {P}:job:<id>  KEYS[2] {P}:wm:<object> (optional)
  * ARGV[1] ttl
- * -> {attempts, {done step numbers}, watermark or nil}
+ * -> {attempts (0: another copy finished the job), {done step numbers},
+ *     watermark or nil}
  */
 static const char  store_lua_begin[] =
+    /* done by another copy (a list recovered while its owner lived) */
+    "if redis.call('HGET', KEYS[1], 'done') == '1' then\n"
+    "  return {0, {}, false}\n"
+    "end\n"
     "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "local steps = {}\n"
@@ -77,6 +82,9 @@ static const char  store_lua_done[] =
     "end\n"
     "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
     "redis.call('DEL', KEYS[2])\n"
+    /* a marker, not nothing: a second copy of the job must end at begin */
+    "redis.call('HSET', KEYS[2], 'done', '1')\n"
+    "redis.call('EXPIRE', KEYS[2], 604800)\n"
     "redis.call('HINCRBY', KEYS[3], ARGV[2], 1)\n"
     "if #KEYS > 3 then\n"
     "  local cur = redis.call('GET', KEYS[4])\n"
