@@ -10,6 +10,8 @@
 #include <yajl/yajl_tree.h>
 
 #include "http.h"
+#include "job.h"
+#include "json_tree.h"
 #include "provider.h"
 #include "stripe_api.h"
 
@@ -140,6 +142,13 @@ stripe_api_parse(const char *body, size_t len, char *err, size_t errlen)
 {
     char      *copy, yerr[128];
     yajl_val   v;
+
+    /* yajl_tree_free recurses: a nesting bomb would overflow the stack */
+    if (json_nesting_exceeds(body, len, JOB_DEPTH_MAX)) {
+        snprintf(err, errlen, "Stripe response is nested deeper than %d "
+                 "levels", JOB_DEPTH_MAX);
+        return NULL;
+    }
 
     copy = malloc(len + 1);
     if (copy == NULL) {

@@ -261,10 +261,33 @@ test_subscription(void)
 }
 
 
+/* 800 KB of '[': refused before yajl builds a tree it would free by recursion */
+static void
+test_nesting_bomb(void)
+{
+    char    *body, *email, *name, err[256];
+    size_t   len = 800 * 1024;
+
+    body = malloc(len);
+    if (body == NULL) {
+        ok(0, "malloc");
+        return;
+    }
+
+    memset(body, '[', len);
+    err[0] = '\0';
+    ok(stripe_api_parse_customer(body, len, &email, &name, err,
+                                 sizeof(err)) != 0, "a nesting bomb refused");
+    ok(strstr(err, "nested deeper") != NULL, "err says why: %s", err);
+    free(body);
+}
+
+
 int
 main(void)
 {
     test_requests();
+    test_nesting_bomb();
     test_classify();
     test_customer();
     test_line_items();
