@@ -1202,27 +1202,6 @@ ac_listing_for(ac_state *a, int phase)
 }
 
 
-/* the 2xx response's JSON, or NULL with the step's status in *s */
-static yajl_val
-ac_parse(op_exec *x, const http_response *res, const char *what,
-    step_status *s)
-{
-    yajl_val  v;
-
-    *s = provider_json_classify(x, res, what);
-    if (*s != STEP_DONE) {
-        return NULL;
-    }
-
-    v = provider_json_parse(x, res, what);
-    if (v == NULL) {
-        *s = STEP_RETRY;
-    }
-
-    return v;
-}
-
-
 /* obj[key] as an array, or NULL with err saying the response lacks it */
 static yajl_val
 ac_array(op_exec *x, yajl_val v, const char *key, const char *what,
@@ -1282,7 +1261,7 @@ ac_on_listing(provider *p, op_exec *x, const http_response *res,
     size_t        i;
     int           phase, found, more;
 
-    v = ac_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
@@ -1385,7 +1364,7 @@ ac_on_created(op_exec *x, const http_response *res, const char *what,
     yajl_val     v;
     step_status  s;
 
-    v = ac_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
@@ -1439,7 +1418,7 @@ ac_on_find_contact(provider *p, op_exec *x, const http_response *res,
     step_status   s;
     size_t        i;
 
-    v = ac_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
@@ -1482,7 +1461,7 @@ ac_on_contact_tags(provider *p, op_exec *x, const http_response *res,
     step_status   s;
     size_t        i;
 
-    v = ac_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
@@ -1541,7 +1520,7 @@ ac_on_connection(provider *p, op_exec *x, const http_response *res,
         return ac_continue(p, x);
     }
 
-    v = ac_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
@@ -1602,7 +1581,7 @@ ac_on_customer(provider *p, op_exec *x, const http_response *res,
         }
 
     } else {
-        v = ac_parse(x, res, what, &s);
+        v = provider_json_answer(x, res, what, &s);
         if (v == NULL) {
             return s;
         }
@@ -1654,7 +1633,7 @@ ac_on_find_email(provider *p, op_exec *x, const http_response *res,
     step_status   s;
     size_t        i;
 
-    v = ac_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }

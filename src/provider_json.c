@@ -576,3 +576,23 @@ currency_upper(const char *cur, char *buf, size_t len)
     buf[n] = '\0';
     return 0;
 }
+
+
+yajl_val
+provider_json_answer(op_exec *x, const http_response *res, const char *what,
+    step_status *s)
+{
+    yajl_val  v;
+
+    *s = provider_json_classify(x, res, what);
+    if (*s != STEP_DONE) {
+        return NULL;
+    }
+
+    v = provider_json_parse(x, res, what);
+    if (v == NULL) {
+        *s = STEP_RETRY;
+    }
+
+    return v;
+}

@@ -107,4 +107,11 @@ int money_major_units(long long minor, const char *currency, char *buf,
 /* "usd" -> "USD"; 0, or -1 when cur is NULL, empty or does not fit */
 int currency_upper(const char *cur, char *buf, size_t len);
 
+/*
+ * A 2xx answer's JSON, or NULL with *s the step's status: the classified
+ * status for a non-2xx, STEP_RETRY for a 2xx that cannot be read.
+ */
+yajl_val provider_json_answer(op_exec *x, const http_response *res,
+    const char *what, step_status *s);
+
 #endif /* PROVIDER_JSON_H */

@@ -773,26 +773,6 @@ kl_next(provider *p, op_exec *x, http_request *req)
 }
 
 
-static yajl_val
-kl_parse(op_exec *x, const http_response *res, const char *what,
-    step_status *s)
-{
-    yajl_val  v;
-
-    *s = provider_json_classify(x, res, what);
-    if (*s != STEP_DONE) {
-        return NULL;
-    }
-
-    v = provider_json_parse(x, res, what);
-    if (v == NULL) {
-        *s = STEP_RETRY;
-    }
-
-    return v;
-}
-
-
 static step_status
 kl_on_import(provider *p, op_exec *x, const http_response *res,
     const char *what)
@@ -811,7 +791,7 @@ kl_on_import(provider *p, op_exec *x, const http_response *res,
         return STEP_REQUEST;
     }
 
-    v = kl_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
@@ -850,7 +830,7 @@ kl_on_list_find(provider *p, op_exec *x, const http_response *res,
     step_status   s;
     size_t        i;
 
-    v = kl_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
@@ -900,7 +880,7 @@ kl_on_find_email(provider *p, op_exec *x, const http_response *res,
     step_status   s;
     size_t        i;
 
-    v = kl_parse(x, res, what, &s);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
         return s;
     }
