@@ -58,7 +58,7 @@ DEB_PACKAGES  = build-essential dpkg-dev nginx nginx-dev libssl-dev \
                 redis-server redis-tools perl clang libclang-rt-14-dev \
                 valgrind wrk curl libnginx-mod-http-echo
 
-.PHONY: chaos install uninstall all module tool unit deps test test-unit test-integration test-asan \
+.PHONY: bench-consume bench-micro chaos install uninstall all module tool unit deps test test-unit test-integration test-asan \
         test-valgrind fuzz fuzz-short run bench clean
 
 all: module tool unit
@@ -197,7 +197,13 @@ uninstall:
 run: deps module tool
 	t/run-stack
 
-bench: all
+bench: module tool
+	bench/run
+
+bench-consume: tool
+	bench/consume
+
+bench-micro: module
 	bench/normalize
 	bench/ingest
 
