@@ -103,6 +103,8 @@ typedef struct {
     const char     *key;        /* name of the member to come */
     size_t          key_len;
     const char     *error;      /* why a callback stopped the parse */
+    yajl_handle     handle;
+    size_t          end;        /* offset past the top-level container */
 } json_parser;
 
 
@@ -353,6 +355,10 @@ json_on_end(void *ctx)
 
     p->depth--;
 
+    if (p->depth == 0) {
+        p->end = yajl_get_bytes_consumed(p->handle);
+    }
+
     return 1;
 }
 
@@ -391,12 +397,18 @@ json_parse(json_arena *ar, const char *body, size_t len, char *reason,
         return NULL;
     }
 
+    p.handle = h;
+
     st = yajl_parse(h, (const unsigned char *) body, len);
     if (st == yajl_status_ok) {
         st = yajl_complete_parse(h);
     }
 
-    if (st == yajl_status_ok && json_ends_in_string(body, len)) {
+    /* yajl takes `{..}"junk` (an unclosed string after the value) as
+       complete: only what follows the top-level container can hide one */
+    if (st == yajl_status_ok
+        && json_ends_in_string(body + p.end, len - p.end))
+    {
         yajl_free(h);
         snprintf(reason, reason_size, "body is not JSON: trailing garbage");
         return NULL;
