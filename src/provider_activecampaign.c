@@ -1202,6 +1202,28 @@ ac_listing_for(ac_state *a, int phase)
 }
 
 
+/* the "id" of the first entry of list whose key equals want; -1 if none */
+static int
+ac_find_id(yajl_val list, const char *key, const char *want, char *id,
+    size_t len)
+{
+    char    val[AC_SLOT];
+    size_t  i;
+
+    for (i = 0; i < list->u.array.len; i++) {
+        if (json_member_id(list->u.array.values[i], key, val, sizeof(val))
+            == 0
+            && strcmp(val, want) == 0
+            && json_member_id(list->u.array.values[i], "id", id, len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
 /* obj[key] as an array, or NULL with err saying the response lacks it */
 static yajl_val
 ac_array(op_exec *x, yajl_val v, const char *key, const char *what,
@@ -1456,10 +1478,9 @@ static step_status
 ac_on_contact_tags(provider *p, op_exec *x, const http_response *res,
     const char *what)
 {
-    yajl_val      v, list, ct;
-    char          tag[AC_SLOT], id[AC_SLOT];
+    yajl_val      v, list;
+    char          id[AC_SLOT];
     step_status   s;
-    size_t        i;
 
     v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
@@ -1472,15 +1493,8 @@ ac_on_contact_tags(provider *p, op_exec *x, const http_response *res,
         return STEP_RETRY;
     }
 
-    for (i = 0; i < list->u.array.len; i++) {
-        ct = list->u.array.values[i];
-        if (json_member_id(ct, "tag", tag, sizeof(tag)) == 0
-            && strcmp(tag, AC_TARGET(x)) == 0
-            && json_member_id(ct, "id", id, sizeof(id)) == 0)
-        {
-            snprintf(AC_EXTRA(x), AC_SLOT, "%s", id);
-            break;
-        }
+    if (ac_find_id(list, "tag", AC_TARGET(x), id, sizeof(id)) == 0) {
+        snprintf(AC_EXTRA(x), AC_SLOT, "%s", id);
     }
 
     yajl_tree_free(v);
@@ -1495,11 +1509,9 @@ ac_on_connection(provider *p, op_exec *x, const http_response *res,
     const char *what)
 {
     ac_state     *a = p->data;
-    yajl_val      v, list, c;
-    const char   *service;
+    yajl_val      v, list;
     char          id[AC_SLOT];
     step_status   s;
-    size_t        i;
 
     /* another job created it meanwhile (two first purchases at once) */
     if ((x->state & AC_PHASE_MASK) == AC_CONN_CREATE && res->status == 422
@@ -1531,16 +1543,9 @@ ac_on_connection(provider *p, op_exec *x, const http_response *res,
         return STEP_RETRY;
     }
 
-    for (i = 0; i < list->u.array.len; i++) {
-        c = list->u.array.values[i];
-        service = json_member_string(c, "service");
-        if (service != NULL && strcmp(service, AC_SERVICE) == 0
-            && json_member_id(c, "id", id, sizeof(id)) == 0)
-        {
-            snprintf(AC_CONN(x), AC_SLOT, "%s", id);
-            snprintf(a->connection, sizeof(a->connection), "%s", id);
-            break;
-        }
+    if (ac_find_id(list, "service", AC_SERVICE, id, sizeof(id)) == 0) {
+        snprintf(AC_CONN(x), AC_SLOT, "%s", id);
+        snprintf(a->connection, sizeof(a->connection), "%s", id);
     }
 
     yajl_tree_free(v);
@@ -1558,10 +1563,9 @@ ac_on_customer(provider *p, op_exec *x, const http_response *res,
     const char *what)
 {
     ac_state     *a = p->data;
-    yajl_val      v, list, c;
-    char          id[AC_SLOT], conn[AC_SLOT], key[400];
+    yajl_val      v, list;
+    char          id[AC_SLOT], key[400];
     step_status   s;
-    size_t        i;
 
     /* the Stripe customer is there under another email: find it so */
     if ((x->state & AC_PHASE_MASK) == AC_CUST_CREATE && res->status == 422
@@ -1592,15 +1596,10 @@ ac_on_customer(provider *p, op_exec *x, const http_response *res,
             return STEP_RETRY;
         }
 
-        for (i = 0; i < list->u.array.len; i++) {
-            c = list->u.array.values[i];
-            if (json_member_id(c, "connectionid", conn, sizeof(conn)) == 0
-                && strcmp(conn, AC_CONN(x)) == 0
-                && json_member_id(c, "id", id, sizeof(id)) == 0)
-            {
-                snprintf(AC_EXTRA(x), AC_SLOT, "%s", id);
-                break;
-            }
+        if (ac_find_id(list, "connectionid", AC_CONN(x), id, sizeof(id))
+            == 0)
+        {
+            snprintf(AC_EXTRA(x), AC_SLOT, "%s", id);
         }
 
         yajl_tree_free(v);
