@@ -14,7 +14,9 @@
  *   EMAIL_*    customer map, then Stripe, then the provider's contact
  *              carrying the Stripe customer id; saved back to the map
  *   REPLAN     rules again, now that templates can use the email
- *   OPS        each operation through the provider, one request at a time
+ *   OPS        each operation through the provider, one request at a time;
+ *              a request the platform does not dedupe (a purchase) is
+ *              marked "sent" in {P}:job:<id> before it goes out
  *   STEP_SAVE  record the finished operation in {P}:job:<id>
  *   FINISH     done / stale / retry / dead: one Redis script
  *
@@ -131,7 +133,8 @@ struct cjob {
     long long            wake_ms;      /* rate limited until */
 
     long long            attempts;
-    unsigned char       *steps;        /* done before this attempt */
+    unsigned char       *steps;        /* STORE_STEP_DONE or _SENT by an
+                                          earlier attempt */
     size_t               nsteps;
 
     stripe_api_items     items;
@@ -139,6 +142,7 @@ struct cjob {
     plan                 plan;
     size_t               op;
     int                  op_started;
+    int                  op_marked;    /* its "once" request marked sent */
     int                  op_skipped;
     size_t               ops_skipped;
     op_exec              x;
@@ -697,6 +701,7 @@ cjob_keep_response(cjob *cj, const http_response *res)
 
 static void cjob_on_stripe(void *data, const http_result *r);
 static void cjob_on_provider(void *data, const http_result *r);
+static run_status cjob_wait_redis(consumer *cs);
 static void cjob_email_at_provider(cjob *cj, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -721,6 +726,18 @@ cjob_submit(consumer *cs, cjob *cj, long long now)
     c = cj->rt->config;
     b = cj->req_kind == REQ_PROVIDER ? &cs->provider_bucket
                                      : &cs->stripe_bucket;
+
+    /* a request the platform does not dedupe: Redis first learns it may
+       have been applied, so a crash or a lost answer leads the next
+       attempt to look before sending it twice */
+    if (cj->req_kind == REQ_PROVIDER && cj->req.once && !cj->op_marked) {
+        if (!store_ready(cs->store, now)
+            || store_step_sent(cs->store, cj->j.id, cj->op) != 0)
+        {
+            return cjob_wait_redis(cs);
+        }
+        cj->op_marked = 1;
+    }
 
     wait = token_bucket_take(b, now);
     if (wait > 0) {
@@ -924,6 +941,14 @@ cjob_step_status(cjob *cj, step_status s)
         return;     /* PH_OPS calls next() again */
 
     case STEP_DONE:
+        if (cj->x.resent && cj->x.err[0] != '\0') {
+            /* what the look before sending again found */
+            logging_op_label(cj->x.op->kind, cj->x.op->name, name,
+                             sizeof(name));
+            logging_printf("event=%s operation %s sent by an earlier "
+                           "attempt: %s", log_token(cj->j.id, ev, sizeof(ev)),
+                           name, logging_quote(cj->x.err, q, sizeof(q)));
+        }
         cj->op_skipped = 0;
         cj->phase = PH_STEP_SAVE;
         return;
@@ -1391,7 +1416,9 @@ cjob_ops(cjob *cj)
         return RUN_AGAIN;
     }
 
-    if (!cj->op_started && cj->op < cj->nsteps && cj->steps[cj->op]) {
+    if (!cj->op_started && cj->op < cj->nsteps
+        && cj->steps[cj->op] == STORE_STEP_DONE)
+    {
         cj->op++;       /* done by an earlier attempt */
         return RUN_AGAIN;
     }
@@ -1414,7 +1441,10 @@ cjob_ops(cjob *cj)
         cj->x.index = cj->op;
         cj->x.op = op;
         cj->x.job = &cj->j;
+        cj->x.resent = cj->op < cj->nsteps
+                       && cj->steps[cj->op] == STORE_STEP_SENT;
         cj->op_started = 1;
+        cj->op_marked = 0;
     }
 
     memset(&cj->req, 0, sizeof(cj->req));

@@ -218,6 +218,7 @@ http_request_init(http_request *req, const char *method)
     req->nheaders = 0;
     req->body = NULL;
     req->body_len = 0;
+    req->once = 0;
 }
 
 

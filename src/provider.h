@@ -39,6 +39,9 @@ typedef struct {
     size_t       nheaders;
     char        *body;                        /* malloc'd, consumer frees */
     size_t       body_len;
+    int          once;      /* the platform does not dedupe it (a
+                               purchase): the consumer marks the step
+                               "sent" before it goes out */
 } http_request;
 
 typedef struct {
@@ -66,6 +69,10 @@ typedef struct {
     int             check;          /* 1: "stripe-sync check": resolve
                                        names and probe credentials, change
                                        nothing (see below) */
+    int             resent;         /* 1: an earlier attempt sent this
+                                       step's "once" request and never
+                                       learnt its outcome: look at the
+                                       platform before sending it again */
     int             state;          /* provider's progress; starts at 0 */
     char            scratch[256];   /* provider's notes between requests */
     long long       retry_after_ms; /* on RETRY: wait at least this */

@@ -9,7 +9,10 @@
  *   sequence  [GET /sequences pages] POST /sequences/{id}/subscribers
  *   form      [GET /forms pages] POST /forms/{id}/subscribers
  *   purchase  POST /purchases {purchase: {...}} (OAuth only: skipped
- *             without a token, a failure in check)
+ *             without a token, a failure in check). Kit records every
+ *             POST anew, so when an earlier attempt sent it and never
+ *             learnt the outcome (x->resent), GET /purchases (newest
+ *             first) is searched for the transaction_id before posting
  *   check     GET /account; names looked up, never created
  *
  * No find_email: v4 finds subscribers by email address only (GET
@@ -33,6 +36,7 @@
 #define KIT_PAGE_SIZE     1000           /* Kit's maximum per_page */
 #define KIT_CACHE_MAX     10000
 #define KIT_429_WAIT_MS   60000
+#define KIT_FIND_PAGES    10             /* newest purchases searched */
 
 /* x->state: the phase, plus a flag once a stale cached id was dropped */
 enum {
@@ -42,6 +46,7 @@ enum {
     KIT_FIND_SUBSCRIBER,  /* GET /subscribers?email_address= (untag) */
     KIT_ACT,              /* the operation's own request */
     KIT_PROBE,            /* check: GET /account */
+    KIT_FIND_PURCHASE,    /* GET /purchases: sent before, outcome unknown */
     KIT_PHASE_MASK = 0xff,
     KIT_RELOOKED = 0x100
 };
@@ -241,6 +246,9 @@ kit_what(const op_exec *x, char *buf, size_t len)
         break;
     case KIT_PROBE:
         step = "GET /account";
+        break;
+    case KIT_FIND_PURCHASE:
+        step = "GET /purchases";
         break;
     default:
         switch (x->op->kind) {
@@ -616,6 +624,11 @@ kit_begin(provider *p, op_exec *x)
         return (x->op->kind == OP_UNTAG ? KIT_FIND_SUBSCRIBER : KIT_ACT)
                | flags;
 
+    case OP_PURCHASE:
+        KIT_CURSOR(x)[0] = '\0';
+        return (x->resent && !x->check ? KIT_FIND_PURCHASE : KIT_ACT)
+               | flags;
+
     default:
         return (x->check && x->op->kind == OP_UPSERT ? KIT_PROBE : KIT_ACT)
                | flags;
@@ -670,6 +683,7 @@ kit_request_act(provider *p, op_exec *x, http_request *req)
             return STEP_FAIL;           /* err says what is missing */
         }
         rc = http_request_url(req, "%s/purchases", k->base);
+        req->once = 1;
         break;
 
     default:
@@ -763,6 +777,17 @@ kit_next(provider *p, op_exec *x, http_request *req)
 
     case KIT_PROBE:
         rc = http_request_url(req, "%s/account", k->base);
+        break;
+
+    case KIT_FIND_PURCHASE:
+        if (KIT_CURSOR(x)[0] == '\0') {
+            rc = http_request_url(req, "%s/purchases?per_page=%d", k->base,
+                                  KIT_PAGE_SIZE);
+        } else {
+            rc = http_escape(KIT_CURSOR(x), esc, sizeof(esc));
+            rc |= http_request_url(req, "%s/purchases?per_page=%d&after=%s",
+                                   k->base, KIT_PAGE_SIZE, esc);
+        }
         break;
 
     case KIT_ACT:
@@ -987,6 +1012,81 @@ kit_on_subscriber(op_exec *x, const http_response *res, const char *what)
 }
 
 
+/*
+ * A page of purchases, newest first: DONE when one carries our
+ * transaction_id (the earlier attempt was recorded), the next page while
+ * there is one and KIT_FIND_PAGES are not searched, else post it.
+ */
+static step_status
+kit_on_purchases(op_exec *x, const http_response *res, const char *what)
+{
+    yajl_val      v, items, item, pagination;
+    const char   *tid, *got, *cursor;
+    char          id[KIT_ID_MAX];
+    step_status   s;
+    size_t        i;
+    int           pages, more;
+
+    s = provider_json_classify(x, res, what);
+    if (s != STEP_DONE) {
+        return s;
+    }
+
+    v = provider_json_parse(x, res, what);
+    if (v == NULL) {
+        return STEP_RETRY;
+    }
+
+    items = json_member(v, "purchases");
+    if (!YAJL_IS_ARRAY(items)) {
+        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
+                 "no \"purchases\" array", what, res->status);
+        yajl_tree_free(v);
+        return STEP_RETRY;
+    }
+
+    tid = x->job->object_id != NULL ? x->job->object_id : x->job->id;
+
+    for (i = 0; i < items->u.array.len; i++) {
+        item = items->u.array.values[i];
+        got = json_member_string(item, "transaction_id");
+
+        if (got != NULL && strcmp(got, tid) == 0) {
+            if (json_member_id(item, "id", id, sizeof(id)) != 0) {
+                snprintf(id, sizeof(id), "?");
+            }
+
+            snprintf(x->err, sizeof(x->err), "already recorded by an "
+                     "earlier attempt (Kit purchase %s): not sent again",
+                     id);
+            yajl_tree_free(v);
+            return STEP_DONE;
+        }
+    }
+
+    pagination = json_member(v, "pagination");
+    more = json_member_true(pagination, "has_next_page");
+    cursor = json_member_string(pagination, "end_cursor");
+    pages = (x->state >> 16) + 1;
+
+    if (more && cursor != NULL && cursor[0] != '\0'
+        && strlen(cursor) < KIT_CURSOR_MAX
+        && strcmp(cursor, KIT_CURSOR(x)) != 0 && pages < KIT_FIND_PAGES)
+    {
+        snprintf(KIT_CURSOR(x), KIT_CURSOR_MAX, "%s", cursor);
+        x->state = (x->state & 0xffff) | (pages << 16);
+        yajl_tree_free(v);
+        return STEP_REQUEST;
+    }
+
+    yajl_tree_free(v);
+
+    /* not among the newest: the earlier attempt never reached Kit */
+    x->state = (x->state & ~KIT_PHASE_MASK & 0xffff) | KIT_ACT;
+    return STEP_REQUEST;
+}
+
+
 static step_status
 kit_on_act(provider *p, op_exec *x, const http_response *res,
     const char *what)
@@ -1034,6 +1134,9 @@ kit_response(provider *p, op_exec *x, const http_response *res)
         break;
     case KIT_FIND_SUBSCRIBER:
         s = kit_on_subscriber(x, res, what);
+        break;
+    case KIT_FIND_PURCHASE:
+        s = kit_on_purchases(x, res, what);
         break;
     case KIT_ACT:
         s = kit_on_act(p, x, res, what);

@@ -31,26 +31,29 @@
  * KEYS[1] {P}:job:<id>  KEYS[2] {P}:wm:<object> (optional)
  * ARGV[1] ttl
  * -> {attempts (0: another copy finished the job), {done step numbers},
- *     watermark or nil}
+ *     watermark or nil, {step numbers sent without a known outcome}}
  */
 static const char  store_lua_begin[] =
     /* done by another copy (a list recovered while its owner lived) */
     "if redis.call('HGET', KEYS[1], 'done') == '1' then\n"
-    "  return {0, {}, false}\n"
+    "  return {0, {}, false, {}}\n"
     "end\n"
     "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
-    "local steps = {}\n"
+    "local steps, sent = {}, {}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
-    "  if string.sub(all[i], 1, 5) == 'step:' and all[i + 1] == 'done'"
-    " then\n"
-    "    steps[#steps + 1] = string.sub(all[i], 6)\n"
+    "  if string.sub(all[i], 1, 5) == 'step:' then\n"
+    "    if all[i + 1] == 'done' then\n"
+    "      steps[#steps + 1] = string.sub(all[i], 6)\n"
+    "    elseif all[i + 1] == 'sent' then\n"
+    "      sent[#sent + 1] = string.sub(all[i], 6)\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local wm = false\n"
     "if #KEYS > 1 then wm = redis.call('GET', KEYS[2]) end\n"
-    "return {n, steps, wm}\n";
+    "return {n, steps, wm, sent}\n";
 
 /*
  * KEYS[1] {P}:job:<id>  KEYS[2] {P}:stats
@@ -62,6 +65,18 @@ static const char  store_lua_step[] =
     "if ARGV[3] == '1' then\n"
     "  redis.call('HINCRBY', KEYS[2], 'consumer_skipped_ops', 1)\n"
     "end\n"
+    "return 1\n";
+
+/*
+ * KEYS[1] {P}:job:<id>  ARGV[1] "step:<i>"  ARGV[2] ttl
+ * Before a request the platform does not dedupe goes out: a later attempt
+ * that finds "sent" looks at the platform before sending it again.
+ */
+static const char  store_lua_sent[] =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'done' then\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], 'sent')\n"
+    "end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
 /*
@@ -207,13 +222,14 @@ enum {
     STORE_REQUEUE,
     STORE_RECOVER,
     STORE_LEAVE,
+    STORE_SENT,
     STORE_SCRIPTS
 };
 
 static const char  *store_scripts[STORE_SCRIPTS] = {
     store_lua_begin, store_lua_step, store_lua_done, store_lua_retry,
     store_lua_dead, store_lua_due, store_lua_requeue, store_lua_recover,
-    store_lua_leave
+    store_lua_leave, store_lua_sent
 };
 
 typedef enum {
@@ -797,16 +813,36 @@ store_take(store *s, long long block_ms, char **raw, size_t *len)
 }
 
 
+/* a step number from the begin script's reply, or -1 */
+static long
+store_step_number(const redisReply *e)
+{
+    long   n;
+    char  *end;
+
+    if (e->type != REDIS_REPLY_STRING) {
+        return -1;
+    }
+
+    n = strtol(e->str, &end, 10);
+    if (end == e->str || *end != '\0' || n < 0 || n >= 100000) {
+        return -1;
+    }
+
+    return n;
+}
+
+
 int
 store_job_begin(store *s, const char *event_id, const char *wm_object,
     store_job_state *st)
 {
     char          job[STORE_KEY_MAX], wm[STORE_KEY_MAX], ttl[32];
     const char   *keys[2], *args[1];
-    redisReply   *r, *steps, *e;
+    redisReply   *r, *steps;
     size_t        i, max;
     long          n;
-    char         *end;
+    int           k;
 
     memset(st, 0, sizeof(*st));
 
@@ -828,9 +864,10 @@ store_job_begin(store *s, const char *event_id, const char *wm_object,
         return -1;
     }
 
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
         || r->element[0]->type != REDIS_REPLY_INTEGER
-        || r->element[1]->type != REDIS_REPLY_ARRAY)
+        || r->element[1]->type != REDIS_REPLY_ARRAY
+        || r->element[3]->type != REDIS_REPLY_ARRAY)
     {
         freeReplyObject(r);
         snprintf(s->err, sizeof(s->err), "job start: unexpected reply");
@@ -839,16 +876,14 @@ store_job_begin(store *s, const char *event_id, const char *wm_object,
     }
 
     st->attempts = r->element[0]->integer;
-    steps = r->element[1];
 
+    /* element 1: the steps done, element 3: those sent, outcome unknown */
     max = 0;
-    for (i = 0; i < steps->elements; i++) {
-        e = steps->element[i];
-        if (e->type == REDIS_REPLY_STRING) {
-            n = strtol(e->str, &end, 10);
-            if (end != e->str && *end == '\0' && n >= 0 && n < 100000
-                && (size_t) n + 1 > max)
-            {
+    for (k = 1; k <= 3; k += 2) {
+        steps = r->element[k];
+        for (i = 0; i < steps->elements; i++) {
+            n = store_step_number(steps->element[i]);
+            if (n >= 0 && (size_t) n + 1 > max) {
                 max = (size_t) n + 1;
             }
         }
@@ -861,14 +896,13 @@ store_job_begin(store *s, const char *event_id, const char *wm_object,
         }
         st->nsteps = max;
 
-        for (i = 0; i < steps->elements; i++) {
-            e = steps->element[i];
-            if (e->type == REDIS_REPLY_STRING) {
-                n = strtol(e->str, &end, 10);
-                if (end != e->str && *end == '\0' && n >= 0
-                    && (size_t) n < max)
-                {
-                    st->steps[n] = 1;
+        for (k = 3; k >= 1; k -= 2) {
+            steps = r->element[k];
+            for (i = 0; i < steps->elements; i++) {
+                n = store_step_number(steps->element[i]);
+                if (n >= 0) {
+                    st->steps[n] = k == 1 ? STORE_STEP_DONE
+                                          : STORE_STEP_SENT;
                 }
             }
         }
@@ -949,6 +983,29 @@ store_step_done(store *s, const char *event_id, size_t i, int skipped)
 
     return store_script_integer(s, "recording a step", STORE_STEP, 2, keys,
                                 3, args, NULL) < 0 ? -1 : 0;
+}
+
+
+int
+store_step_sent(store *s, const char *event_id, size_t i)
+{
+    char         job[STORE_KEY_MAX], field[32], ttl[32];
+    const char  *keys[1], *args[2];
+
+    if (store_key(s, job, "job:", event_id) == NULL) {
+        snprintf(s->err, sizeof(s->err), "key too long");
+        return -1;
+    }
+
+    snprintf(field, sizeof(field), "step:%zu", i);
+    snprintf(ttl, sizeof(ttl), "%d", STORE_JOB_TTL);
+
+    keys[0] = job;
+    args[0] = field;
+    args[1] = ttl;
+
+    return store_script_integer(s, "marking a step sent", STORE_SENT, 1,
+                                keys, 2, args, NULL) < 0 ? -1 : 0;
 }
 
 

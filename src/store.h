@@ -6,7 +6,8 @@
  *   {P}:processing:<id>       list: what consumer <id> holds (BLMOVE)
  *   {P}:retry                 zset: raw entry -> due time (unix ms)
  *   {P}:dead                  list: dead letters (JSON)
- *   {P}:job:<event id>        hash: attempts, step:<i> = done; 7 days
+ *   {P}:job:<event id>        hash: attempts, step:<i> = done | sent;
+ *                             7 days
  *   {P}:wm:<subscription>     string: "<created>:<event id>"; 40 days
  *   {P}:customers             hash: cus_... -> {"email","name"}
  *   {P}:consumer:<id>         string: pid, EX 3 heartbeats
@@ -31,10 +32,14 @@
 
 typedef struct store  store;
 
+#define STORE_STEP_DONE  1
+#define STORE_STEP_SENT  2     /* its request went out, no outcome known */
+
 /* what Redis knows of a job as it starts (store_job_begin) */
 typedef struct {
     long long       attempts;      /* this one included */
-    unsigned char  *steps;         /* steps[i] == 1: step i is done */
+    unsigned char  *steps;         /* steps[i]: 0, STORE_STEP_DONE or
+                                      STORE_STEP_SENT */
     size_t          nsteps;
     char           *watermark;     /* the subscription's, or NULL */
 } store_job_state;
@@ -80,6 +85,10 @@ int store_job_abandon(store *s, const char *event_id);
 
 /* step i of the job's plan is done (skipped: also counted) */
 int store_step_done(store *s, const char *event_id, size_t i, int skipped);
+
+/* step i is about to send a request the platform does not dedupe (a
+   purchase): "sent" until it is done, so a later attempt looks first */
+int store_step_sent(store *s, const char *event_id, size_t i);
 
 /*
  * Ends a job taken by this consumer; each is one script that first removes

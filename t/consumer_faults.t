@@ -3,7 +3,9 @@
 # at once with the response kept; retries exhausted -> dead letter; junk
 # answers (not JSON, truncated, huge, too slow) retried; a consumer killed
 # with SIGKILL in the middle of a job -> another finishes it, and the
-# non-idempotent purchase reaches Kit once.
+# non-idempotent purchase reaches Kit once; a purchase Kit recorded but
+# whose answer was lost (503 after applying, a timeout) is found at Kit by
+# the retry and not sent again.
 
 use strict;
 use warnings;
@@ -52,9 +54,12 @@ subtest '500 three times, then 200: retried with backoff, applied once' => sub {
     my $r0 = $s->stats->{consumer_retried} // 0;
     my $id = purchase_event('R500');
     settle('500 x3', 30);
-    my @p = $kit->requests(route => '/purchases');
+    my @p = $kit->requests(method => 'POST', route => '/purchases');
     @p = grep { ($_->{json}{purchase}{transaction_id} // '') eq 'in_R500' } @p;
     is_deeply([ map { $_->{status} } @p ], [500, 500, 500, 201], 'four tries: 500 500 500 201');
+    my @look = grep { $_->{t} > $p[0]{t} }
+               $kit->requests(method => 'GET', route => '/purchases');
+    is(scalar @look, 3, 'each retry first looked for it at Kit (GET /purchases): not there');
     is(purchases_of('in_R500'), 1, 'one purchase record at Kit');
     my @gap = map { ($p[$_]{t} - $p[$_ - 1]{done_t}) / 1000 } 1 .. $#p;
     my @min = (0.5, 1, 1);    # base 1 s doubling to max 2 s, jitter over the upper half
@@ -127,6 +132,34 @@ subtest 'junk answers are retried: not JSON, truncated, huge, too slow' => sub {
     ok($c->alive, 'the consumer survived');
 };
 
+subtest 'applied, then the answer lost: found at Kit, not recorded twice' => sub {
+    my $mark = $kit->mark;
+    # Kit records LOST1 and answers 503; it records LOST2 and answers after
+    # the consumer's 2 s timeout
+    $kit->fault(method => 'POST', route => '/purchases', body_like => 'in_LOST1',
+                status => 503, after => 1);
+    $kit->fault(method => 'POST', route => '/purchases', body_like => 'in_LOST2',
+                hang => 4, apply => 'after');
+    my @ids = map { purchase_event("LOST$_") } 1, 2;
+    settle('lost answers', 40);
+    ok(wait_until(sub { !@{ $kit->held } }, tmo(10)), 'Kit answered the held request');
+    for my $n (1, 2) {
+        is(purchases_of("in_LOST$n"), 1, "LOST$n: one purchase record at Kit");
+        my @post = grep { ($_->{json}{purchase}{transaction_id} // '') eq "in_LOST$n" }
+                   $kit->requests(all => 1, since => $mark, method => 'POST',
+                                  route => '/purchases');
+        is(scalar @post, 1, "LOST$n: posted once, the retry did not post again");
+        is_deeply($s->job($ids[$n - 1]), { done => 1 }, "LOST$n: the job is done");
+    }
+    my @get = $kit->requests(all => 1, since => $mark, method => 'GET', route => '/purchases');
+    ok(@get >= 2, 'the retries looked at GET /purchases (' . scalar(@get) . ')');
+    like($c->output, qr/event=\Q$ids[0]\E operation purchase sent by an earlier attempt: "?already recorded by an earlier attempt \(Kit purchase \d+\): not sent again/,
+         'the log says the purchase was found, not sent again');
+    ok(!grep({ my $l = $_; grep { ($l->{record}{id} // '') eq $_ } @ids } @{ $s->dead }),
+       'no dead letter');
+    $kit->clear_faults;
+};
+
 subtest 'SIGKILL mid-job: another consumer finishes it, the purchase reaches Kit once' => sub {
     $kit->fault(method => 'POST', route => '/purchases', hang => 60);
     my $mark = $kit->mark;
@@ -145,9 +178,12 @@ subtest 'SIGKILL mid-job: another consumer finishes it, the purchase reaches Kit
     $c = $s->consumer(%conf, log => $log);
     settle('recovery', 30);
     is(purchases_of('in_KILL'), 1, 'one purchase record at Kit');
-    my @p = $kit->requests(all => 1, since => $mark, route => '/purchases');
+    my @p = $kit->requests(all => 1, since => $mark, method => 'POST', route => '/purchases');
     is_deeply([ map { $_->{dropped} ? 'dropped' : $_->{status} } @p ], ['dropped', 201],
               'the held request was dropped unapplied, the retry applied');
+    my @get = $kit->requests(all => 1, since => $mark, method => 'GET', route => '/purchases');
+    ok(@get >= 1 && $get[0]{t} < $p[1]{t},
+       'the new consumer looked for the purchase at Kit before posting it again');
     my @tag = grep { $_->{json}{email_address} eq 'kill@example.org' }
               $kit->requests(since => $mark, method => 'POST', route => qr{^/tags/\d+/subscribers$});
     is(scalar @tag, 2, 'the finished steps (tags) were not repeated');

@@ -564,6 +564,103 @@ test_purchase(void)
 }
 
 
+/* an earlier attempt sent the purchase and never learnt the outcome */
+static void
+test_purchase_resent(void)
+{
+    provider       *po = make(&conf_oauth);
+    plan            pl;
+    job             j;
+    op_run         *r;
+    size_t          i;
+    fake_response   found[] = {
+        { 200, "{\"purchases\":[{\"id\":12,\"transaction_id\":\"in_9\"},"
+               "{\"id\":11,\"transaction_id\":\"cs_test_1\"}],"
+               "\"pagination\":{\"has_next_page\":true,"
+               "\"end_cursor\":\"WzExXQ==\"}}", 0, 0 } };
+    fake_response   paged[] = {
+        { 200, "{\"purchases\":[{\"id\":12,\"transaction_id\":\"in_9\"}],"
+               "\"pagination\":{\"has_next_page\":true,"
+               "\"end_cursor\":\"WzEyXQ==\"}}", 0, 0 },
+        { 200, "{\"purchases\":[{\"id\":3,\"transaction_id\":\"cs_test_0\"}],"
+               "\"pagination\":{\"has_next_page\":false,"
+               "\"end_cursor\":\"WzNd\"}}", 0, 0 },
+        { 201, "{\"purchase\":{\"id\":13}}", 0, 0 } };
+    fake_response   endless[11];
+    fake_response   down[] = { { 503, "{\"errors\":[\"down\"]}", 0, 0 } };
+    fake_response   created[] = { { 201, "{\"purchase\":{\"id\":8}}", 0, 0 } };
+    char            pages[10][160];
+
+    job_from(&j, record);
+    plan_one(&pl, OP_PURCHASE, NULL, NULL, 0);
+
+    r = run_op(po, &pl, 0, &j, 0, created, 1);
+    is_int(r->req[0].once, 1, "purchase POST: marked once (not deduped)");
+    run_free(r);
+
+    run_resent = 1;
+
+    r = run_op(po, &pl, 0, &j, 0, found, 1);
+    is_int(r->status, STEP_DONE, "resent, found: DONE");
+    is_int(r->nreq, 1, "resent, found: one request, no POST");
+    is_str(r->req[0].method, "GET", "resent: GET first");
+    is_str(r->req[0].url, BASE "/purchases?per_page=1000",
+           "resent: the newest purchases, Kit's largest page");
+    is_int(r->req[0].once, 0, "resent: the GET is not a once request");
+    is_str(req_header(&r->req[0], "Authorization"), "Bearer " TOKEN,
+           "resent: OAuth bearer");
+    is_str(r->x.err, "already recorded by an earlier attempt (Kit purchase "
+           "11): not sent again", "resent, found: err says why");
+    run_free(r);
+
+    r = run_op(po, &pl, 0, &j, 0, paged, 3);
+    is_int(r->status, STEP_DONE, "resent, not found: posted, DONE");
+    is_int(r->nreq, 3, "resent, not found: two pages, then POST");
+    is_str(r->req[1].url, BASE "/purchases?per_page=1000&after=WzEyXQ%3D%3D",
+           "resent: page 2 after the cursor");
+    is_str(r->req[2].method, "POST", "resent, not found: POST");
+    is_str(r->req[2].url, BASE "/purchases", "resent, not found: URL");
+    is_int(r->req[2].once, 1, "resent, not found: the POST is once");
+    run_free(r);
+
+    for (i = 0; i < 10; i++) {
+        snprintf(pages[i], sizeof(pages[i]),
+                 "{\"purchases\":[{\"id\":%zu,\"transaction_id\":\"x\"}],"
+                 "\"pagination\":{\"has_next_page\":true,"
+                 "\"end_cursor\":\"c%zu\"}}", 100 - i, i);
+        endless[i].status = 200;
+        endless[i].body = pages[i];
+        endless[i].retry_after = NULL;
+        endless[i].error = NULL;
+    }
+    endless[10] = created[0];
+
+    r = run_op(po, &pl, 0, &j, 0, endless, 11);
+    is_int(r->status, STEP_DONE, "resent, not in 10 pages: posted");
+    is_int(r->nreq, 11, "resent: at most 10 pages searched, then POST");
+    is_str(r->req[9].url, BASE "/purchases?per_page=1000&after=c8",
+           "resent: the 10th page");
+    is_str(r->req[10].method, "POST", "resent: POST after the 10th page");
+    run_free(r);
+
+    r = run_op(po, &pl, 0, &j, 0, down, 1);
+    is_int(r->status, STEP_RETRY, "resent, GET 503: RETRY, nothing posted");
+    is_int(r->nreq, 1, "resent, GET 503: one request");
+    run_free(r);
+
+    r = run_op(po, &pl, 0, &j, 1, NULL, 0);
+    is_int(r->status, STEP_DONE, "resent in check: DONE without a request");
+    is_int(r->nreq, 0, "resent in check: no request");
+    run_free(r);
+
+    run_resent = 0;
+
+    plan_free(&pl);
+    job_free(&j);
+    po->ops->destroy(po);
+}
+
+
 static void
 test_errors(void)
 {
@@ -845,6 +942,7 @@ main(void)
     test_untag();
     test_sequence_form();
     test_purchase();
+    test_purchase_resent();
     test_errors();
     test_no_email();
     test_check();

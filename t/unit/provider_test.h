@@ -88,6 +88,11 @@ run_dump(const http_request *req)
 }
 
 
+/* x.resent for the next run_op() calls: an earlier attempt sent the step's
+   "once" request and never learnt its outcome */
+PT_UNUSED static int  run_resent;
+
+
 /*
  * Runs plan step index for job j as the consumer does; the n responses of
  * script answer the requests in order. The scratch starts dirty on
@@ -113,6 +118,7 @@ run_op(provider *p, const plan *pl, size_t index, const job *j, int check,
     r->x.op = &pl->ops[index];
     r->x.job = j;
     r->x.check = check;
+    r->x.resent = run_resent;
     r->x.state = 0;
     memset(r->x.scratch, 'Z', sizeof(r->x.scratch));
     r->x.scratch[sizeof(r->x.scratch) - 1] = '\0';

@@ -1075,16 +1075,19 @@ sub _kit_find {
     return undef;
 }
 
+# A cursor page of $items by id: oldest first, or newest first with $desc
+# (purchases: the order of the example in Kit's spec).
 sub _kit_page {
-    my ($self, $req, $key, $items, $pub) = @_;
+    my ($self, $req, $key, $items, $pub, $desc) = @_;
     my $per = $self->_page_size($req->{params}{per_page});
-    my @all = sort { $a->{id} <=> $b->{id} } @$items;
+    my @all = $desc ? sort { $b->{id} <=> $a->{id} } @$items
+                    : sort { $a->{id} <=> $b->{id} } @$items;
     my $after = $req->{params}{after};
     if (defined $after && length $after) {
         my ($id) = (decode_base64($after) // '') =~ /^\[(\d+)\]$/;
         return { status => 400, body => { errors => ['Invalid cursor'] } }
             unless defined $id;
-        @all = grep { $_->{id} > $id } @all;
+        @all = grep { $desc ? $_->{id} < $id : $_->{id} > $id } @all;
     }
     my $more = @all > $per;
     my @page = splice @all, 0, $per;
@@ -1204,7 +1207,10 @@ sub _api_kit {
         return { status => 201, body => { purchase => $rec } };
     }
     if ($m eq 'GET' && $r eq '/purchases') {
-        return $self->_kit_page($req, 'purchases', $st->{purchases});
+        return { status => 401, body => { errors => [
+            'API Key authentication is not supported for this endpoint. Use an OAuth access token.'] } }
+            unless ($req->{auth_kind} // '') eq 'oauth';
+        return $self->_kit_page($req, 'purchases', $st->{purchases}, undef, 1);
     }
     return undef;
 }
