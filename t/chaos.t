@@ -6,7 +6,9 @@
 # of them again later, mixing in ~5% forged events (bad signatures). Two
 # consumers drain the queue into a fake Kit (OAuth: purchases recorded)
 # that answers 5xx, 429 (with Retry-After), slow, truncated and dropped
-# responses, and 422 for a few blocked customers; the Stripe API fake
+# responses, 503 or a timeout after recording a purchase (the consumer
+# must find it at Kit, not post it again), and 422 for a few blocked
+# customers; the Stripe API fake
 # answers 5xx, 429 and slowly too. Meanwhile: an nginx worker is killed
 # with SIGKILL (while Redis stalls, so it dies with requests in hand),
 # Redis is killed with SIGKILL and restarted on its AOF (twice), both nginx
@@ -73,6 +75,8 @@ ok($f->{aof_loads} >= 1, "Redis reloaded its AOF after each kill ($f->{aof_loads
 ok($f->{http_503} > 0, "the sender saw Redis outages as 503s ($f->{http_503}) and retried");
 ok($f->{kit_faulted} > 0 && $f->{stripe_faulted} > 0,
    "Kit ($f->{kit_faulted}) and Stripe ($f->{stripe_faulted}) answered faults");
+ok($f->{purchase_answer_lost} > 0, "Kit recorded purchases whose answer was lost "
+   . "($f->{purchase_answer_lost}): each must still be there once");
 
 # ingest
 ok($res->{sender_ok}, 'the sender finished before its deadline');

@@ -633,9 +633,9 @@ sub start_consumer {
 # many matching requests; all faults count them at once), and the
 # permanent ones: 422 for the blocked customers' upserts and purchases.
 # Faults that process the request before failing it (after => 1, or a
-# hang with apply => 'after') go to idempotent routes only: on a Kit
-# purchase they are a lost answer after the platform committed, which no
-# client can tell from a failure (see docs/reliability.md).
+# hang with apply => 'after') hit purchases too: Kit committed, the answer
+# is lost, and the consumer must find the purchase at Kit (GET /purchases)
+# before it posts again (docs/reliability.md).
 sub _inject_faults {
     my ($self) = @_;
     my $kit = $self->{kit};
@@ -656,11 +656,15 @@ sub _inject_faults {
         [ 5,  sub { (kind => 'close') } ],
         [ 5,  sub { (kind => 'truncated') } ],
         [ 10, sub { (status => 503, after => 1,
-                     route => qr{^/(subscribers|tags/\d+/subscribers)$}) } ],
-        [ 7,  sub { (hang => 4, apply => 'after',
-                     route => qr{^/(subscribers|tags/\d+/subscribers|sequences/\d+/subscribers)$}) } ],
+                     route => qr{^/(subscribers|tags/\d+/subscribers|purchases)$}) } ],
+        [ 7,  sub { (hang => 4, apply => 'after', route =>
+                     qr{^/(subscribers|tags/\d+/subscribers|sequences/\d+/subscribers|purchases)$}) } ],
     );
     my @f = $self->_spread($self->{kit_faults}, $span, \@kinds);
+    # and always two purchases Kit records, then answers 503 (the purchases
+    # are fewer than Kit's requests: within the first fifth of them)
+    push @f, map { { status => 503, after => 1, method => 'POST', route => '/purchases',
+                     skip => int rand($self->{n_valid} / 5), times => 1 } } 1 .. 2;
     # Kit's own 429 (no Retry-After): the consumer pauses Kit for 60 s
     push @f, $self->_spread($self->{kit_429_plain}, $span,
                             [ [ 1, sub { (status => 429, times => 1) } ] ]);
@@ -688,7 +692,7 @@ sub _spread {
         my $kind;
         for (@$kinds) { $kind = $_; last if ($r -= $_->[0]) < 0 }
         my %f = $kind->[1]->();
-        $f{skip} = int rand $span;
+        $f{skip} //= int rand $span;
         $f{times} //= 1 + int rand 3;
         $f{times} = 1 if defined $f{hang};
         push @f, \%f;
@@ -1175,6 +1179,10 @@ sub check {
     my @kreq = $self->{kit}->requests(all => 1);
     $fig{kit_requests} = @kreq;
     $fig{kit_faulted} = grep { $_->{fault} } @kreq;
+    # purchases Kit recorded whose answer the consumer never got
+    $fig{purchase_answer_lost} = grep {
+        $_->{method} eq 'POST' && $_->{route} eq '/purchases' && ($_->{fault} // '') =~
+            /after processing|^hang ([3-9]|\d\d)/ && !(($_->{status} // 0) == 422) } @kreq;
     $fig{stripe_requests} = $self->{stripe}->count(all => 1);
     $fig{stripe_faulted} = grep { $_->{fault} } $self->{stripe}->requests(all => 1);
 
@@ -1411,6 +1419,7 @@ sub figures_table {
           "$f->{provider_pauses} ($f->{provider_pauses_60s})" ],
         [ 'jobs taken back from killed consumers', $f->{jobs_recovered} ],
         [ 'Kit requests (faults injected)', "$f->{kit_requests} ($f->{kit_faulted})" ],
+        [ 'Kit purchases applied, answer lost', $f->{purchase_answer_lost} ],
         [ 'Stripe API requests (faults injected)', "$f->{stripe_requests} ($f->{stripe_faulted})" ],
         [ 'Kit purchases', $f->{kit_purchases} ],
         [ 'applied (effects verified at Kit)', $f->{applied} ],
