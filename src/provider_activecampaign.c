@@ -9,6 +9,8 @@
  *   untag     [GET /tags?search=] GET /contacts?email=
  *             GET /contacts/{id}/contactTags, DELETE /contactTags/{id}
  *   sequence  [GET /automations pages] [contact] POST /contactAutomations
+ *             (resent: GET /contacts/{id}/contactAutomations first: a
+ *             contact can enter an automation twice)
  *   list      [GET /lists?filters[name]=] [contact] POST /contactLists
  *   purchase  [GET /connections, POST /connections] [GET /ecomCustomers,
  *             POST /ecomCustomers] POST /ecomOrders {ecomOrder}
@@ -57,6 +59,7 @@ enum {
     AC_CUST_CREATE,      /* POST /ecomCustomers */
     AC_ACT,              /* the operation's own request */
     AC_FIND_EMAIL,       /* GET /ecomCustomers?filters[externalid]= */
+    AC_CONTACT_AUTOS,    /* GET /contacts/{id}/contactAutomations */
     AC_PHASE_MASK = 0xff
 };
 
@@ -71,8 +74,11 @@ enum {
     AC_RELOOKED       = 0x8000,   /* a stale cached id was dropped */
     AC_CUST_BY_ID     = 0x10000,  /* find the customer by Stripe id */
     AC_CONN_RELOOKED  = 0x20000,  /* created meanwhile: looked up again */
+    AC_AUTOS_READ     = 0x40000,  /* the contact's automations were listed */
     AC_FLAGS_MASK     = 0xfff00
 };
+
+#define AC_CLOCK_SKEW  300       /* s: ours vs AC's clock, for adddate */
 
 #define AC_PAGE_SHIFT  20
 #define AC_PAGE(x)     ((x)->state >> AC_PAGE_SHIFT)
@@ -360,6 +366,7 @@ ac_step_label(const op_exec *x)
     case AC_TAG_SEARCH:    return "GET /tags";
     case AC_TAG_CREATE:    return "POST /tags";
     case AC_CONTACT_TAGS:  return "GET /contacts/{id}/contactTags";
+    case AC_CONTACT_AUTOS: return "GET /contacts/{id}/contactAutomations";
     case AC_AUTOMATIONS:   return "GET /automations";
     case AC_LIST_FIND:     return "GET /lists";
     case AC_CONN_FIND:     return "GET /connections";
@@ -582,6 +589,12 @@ ac_advance(provider *p, op_exec *x, step_status *end)
                  "\"%.100s\": nothing to remove", name);
         *end = STEP_DONE;
         return 0;
+    }
+
+    /* an earlier attempt posted it and never learnt the outcome: a
+       contact can enter an automation more than once, so look first */
+    if (x->op->kind == OP_SEQUENCE && x->resent && !(f & AC_AUTOS_READ)) {
+        return AC_CONTACT_AUTOS;
     }
 
     return AC_ACT;
@@ -926,6 +939,7 @@ ac_act_request(provider *p, op_exec *x, http_request *req)
         json_writer_map_open(&w);
         json_writer_key(&w, x->op->kind == OP_TAG ? "contactTag"
                                                   : "contactAutomation");
+        req->once = x->op->kind == OP_SEQUENCE;
         json_writer_map_open(&w);
         ac_id_number(&w, "contact", AC_CONTACT(x));
         ac_id_number(&w, x->op->kind == OP_TAG ? "tag" : "automation",
@@ -1070,6 +1084,11 @@ ac_next(provider *p, op_exec *x, http_request *req)
     case AC_CONTACT_TAGS:
         rc = http_request_url(req, "%s/contacts/%s/contactTags", a->base,
                               AC_CONTACT(x));
+        break;
+
+    case AC_CONTACT_AUTOS:
+        rc = http_request_url(req, "%s/contacts/%s/contactAutomations",
+                              a->base, AC_CONTACT(x));
         break;
 
     case AC_AUTOMATIONS:
@@ -1504,6 +1523,56 @@ ac_on_contact_tags(provider *p, op_exec *x, const http_response *res,
 }
 
 
+/* resent: DONE when the contact entered the automation since the event */
+static step_status
+ac_on_contact_autos(provider *p, op_exec *x, const http_response *res,
+    const char *what)
+{
+    yajl_val      v, list, e;
+    char          id[AC_SLOT], val[AC_SLOT];
+    long long     since, added;
+    step_status   s;
+    size_t        i;
+
+    v = provider_json_answer(x, res, what, &s);
+    if (v == NULL) {
+        return s;
+    }
+
+    list = ac_array(x, v, "contactAutomations", what, res->status);
+    if (list == NULL) {
+        yajl_tree_free(v);
+        return STEP_RETRY;
+    }
+
+    /* ours: this automation, entered after the event (an older entry is
+       an earlier event's: the contact enters again) */
+    since = x->job->created >= 0 ? x->job->created - AC_CLOCK_SKEW : -1;
+
+    for (i = 0; i < list->u.array.len; i++) {
+        e = list->u.array.values[i];
+        added = iso8601_parse(json_member_string(e, "adddate"));
+
+        if (json_member_id(e, "automation", val, sizeof(val)) == 0
+            && strcmp(val, AC_TARGET(x)) == 0
+            && (since < 0 || added < 0 || added >= since)
+            && json_member_id(e, "id", id, sizeof(id)) == 0)
+        {
+            yajl_tree_free(v);
+            snprintf(x->err, sizeof(x->err), "already in the automation by "
+                     "an earlier attempt (contactAutomation %s): not added "
+                     "again", id);
+            return STEP_DONE;
+        }
+    }
+
+    yajl_tree_free(v);
+
+    x->state |= AC_AUTOS_READ;
+    return ac_continue(p, x);
+}
+
+
 static step_status
 ac_on_connection(provider *p, op_exec *x, const http_response *res,
     const char *what)
@@ -1792,6 +1861,10 @@ ac_response(provider *p, op_exec *x, const http_response *res)
 
     case AC_CONTACT_TAGS:
         s = ac_on_contact_tags(p, x, res, what);
+        break;
+
+    case AC_CONTACT_AUTOS:
+        s = ac_on_contact_autos(p, x, res, what);
         break;
 
     case AC_CONN_FIND:

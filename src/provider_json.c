@@ -493,6 +493,80 @@ iso8601_utc(long long t, char *buf, size_t len)
 }
 
 
+long long
+iso8601_parse(const char *s)
+{
+    struct tm   tm;
+    const char *p;
+    int         n, oh, om, sign;
+    long long   t;
+
+    if (s == NULL) {
+        return -1;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    n = 0;
+    if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
+        || n != 19
+        || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
+        || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
+        || tm.tm_sec > 60)
+    {
+        return -1;
+    }
+
+    p = s + n;
+    if (*p == '.') {
+        do {
+            p++;
+        } while (isdigit((unsigned char) *p));
+    }
+
+    oh = 0;
+    om = 0;
+    sign = 0;
+
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '-' ? -1 : 1;
+        if (!isdigit((unsigned char) p[1]) || !isdigit((unsigned char) p[2])) {
+            return -1;
+        }
+        oh = (p[1] - '0') * 10 + (p[2] - '0');
+        p += 3;
+        if (*p == ':') {
+            p++;
+        }
+        if (isdigit((unsigned char) p[0]) && isdigit((unsigned char) p[1])) {
+            om = (p[0] - '0') * 10 + (p[1] - '0');
+            p += 2;
+        }
+        if (oh > 23 || om > 59) {
+            return -1;
+        }
+    }
+
+    if (*p != '\0') {
+        return -1;
+    }
+
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+
+    t = (long long) timegm(&tm);
+    if (t < 0) {
+        return -1;
+    }
+
+    /* 08:51 at -06:00 is 14:51 UTC */
+    return t - sign * (oh * 3600LL + om * 60LL);
+}
+
+
 int
 currency_exponent(const char *currency)
 {

@@ -94,6 +94,10 @@ step_status provider_json_classify(op_exec *x, const http_response *res,
 /* "2025-04-23T18:45:06Z"; 0, or -1 when t < 0 or it does not fit */
 int iso8601_utc(long long t, char *buf, size_t len);
 
+/* "2022-03-01T08:51:57-06:00" (or Z, +HHMM, fractional seconds, a space
+   for the T) as Unix seconds; -1 when it is not such a time */
+long long iso8601_parse(const char *s);
+
 /* digits after the decimal point of a currency as Stripe counts it: 0 for
    JPY and the other zero-decimal currencies, 3 for BHD, JOD, KWD, OMR and
    TND, else 2 */

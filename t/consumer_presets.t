@@ -42,7 +42,7 @@ sub run_preset {
     my (%o) = @_;
     $c->stop(sig => 'TERM', timeout => tmo(10)) if $c;
     $dead0 = scalar @{ $s->dead };
-    $c = $s->consumer(%o, name => "consumer-$o{preset}");
+    $c = $s->consumer(%o, name => "consumer-" . ($o{preset} // "rules"));
 }
 
 sub done_preset {
@@ -222,6 +222,32 @@ subtest 'activecampaign: first purchases of several customers at once' => sub {
     is(scalar keys %{ $st->{contactTags} }, 8, 'two tags on each contact');
     $ac->no_violations;
     done_preset('activecampaign, concurrent');
+};
+
+subtest 'activecampaign: an automation whose answer was lost is not started twice' => sub {
+    # AC adds the contact to the automation, then answers 503: the retry
+    # must find it in the contact's automations, not post it again
+    my $ac = StripeSync::Fake->new(api => 'activecampaign');
+    $ac->seed(automations => [ { id => '7', name => 'Dunning', status => '1' } ]);
+    run_preset(provider => $ac, rules => [ { on => 'payment_failed', sequence => 'Dunning' } ],
+               provider_extra => { rate => 100, burst => 100 });
+    $ac->fault(method => 'POST', route => '/contactAutomations', status => 503, after => 1);
+    my $mark = $ac->mark;
+    $s->send('invoice.payment_failed', $s->invoice(id => 'in_ACLOST', customer => 'cus_ACLOST',
+        email => 'aclost@example.org', status => 'open', attempt_count => 1,
+        billing_reason => 'subscription_cycle', subscription => 'sub_ACLOST'));
+    settle('automation, answer lost');
+    my @ca = grep { $_->{automation} eq '7' } values %{ $ac->state->{contactAutomations} };
+    is(scalar @ca, 1, 'the contact entered the automation once');
+    is(scalar $ac->requests(since => $mark, method => 'POST', route => '/contactAutomations'), 1,
+       'posted once: the retry did not post again');
+    ok(scalar $ac->requests(since => $mark, method => 'GET',
+                            route => qr{^/contacts/\d+/contactAutomations$}),
+       "the retry looked at the contact's automations first");
+    like($c->output, qr/operation sequence "Dunning" sent by an earlier attempt: "?already in the automation/,
+         'the log says so');
+    $ac->no_violations;
+    done_preset('activecampaign, lost answer');
 };
 
 # ----------------------------------------------------------- klaviyo ---

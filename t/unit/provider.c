@@ -253,6 +253,24 @@ test_values(void)
     is_int(iso8601_utc(-1, buf, sizeof(buf)), -1, "negative time: -1");
     is_int(iso8601_utc(0, buf, 5), -1, "does not fit: -1");
 
+    is_int((int) iso8601_parse("2025-04-23T18:45:06Z"), 1745433906,
+           "parse: Z");
+    is_int((int) iso8601_parse("2025-04-23T13:45:06-05:00"), 1745433906,
+           "parse: -05:00");
+    is_int((int) iso8601_parse("2025-04-24T00:15:06+0530"), 1745433906,
+           "parse: +0530");
+    is_int((int) iso8601_parse("2025-04-23 18:45:06.123Z"), 1745433906,
+           "parse: space, fraction");
+    is_int((int) iso8601_parse("2025-04-23T18:45:06"), 1745433906,
+           "parse: no zone is UTC");
+    is_int((int) iso8601_parse("2025-13-23T18:45:06Z"), -1,
+           "parse: month 13: -1");
+    is_int((int) iso8601_parse("2025-04-23T18:45:06Zjunk"), -1,
+           "parse: trailing junk: -1");
+    is_int((int) iso8601_parse("2025-04-23"), -1, "parse: a date only: -1");
+    is_int((int) iso8601_parse(""), -1, "parse: empty: -1");
+    is_int((int) iso8601_parse(NULL), -1, "parse: NULL: -1");
+
     money_major_units(24900, "usd", buf, sizeof(buf));
     is_str(buf, "249.00", "usd");
     money_major_units(5, "eur", buf, sizeof(buf));

@@ -385,6 +385,25 @@ test_automation_list(provider *p)
         { 200, "{\"lists\":[],\"meta\":{\"total\":\"0\"}}", 0, 0 } };
     fake_response   denied[] = {
         { 403, "{\"message\":\"Could not create SubscriberSeries\"}", 0, 0 } };
+    fake_response   in_auto[] = {
+        { 200, "{\"contactAutomations\":[{\"contact\":\"17\","
+               "\"automation\":\"4\",\"id\":\"30\"},{\"contact\":\"17\","
+               "\"automation\":\"9\",\"id\":\"31\"}]}", 0, 0 } };
+    fake_response   earlier_auto[] = {
+        { 200, "{\"contactAutomations\":[{\"contact\":\"17\","
+               "\"automation\":\"9\",\"id\":\"20\","
+               "\"adddate\":\"2025-03-01T08:51:57-06:00\"}]}", 0, 0 },
+        { 201, "{\"contactAutomation\":{\"id\":\"33\"}}", 0, 0 } };
+    fake_response   since_auto[] = {
+        { 200, "{\"contactAutomations\":[{\"contact\":\"17\","
+               "\"automation\":\"9\",\"id\":\"20\","
+               "\"adddate\":\"2025-03-01T08:51:57-06:00\"},"
+               "{\"contact\":\"17\",\"automation\":\"9\",\"id\":\"34\","
+               "\"adddate\":\"2025-04-23T13:42:00-05:00\"}]}", 0, 0 } };
+    fake_response   not_in_auto[] = {
+        { 200, "{\"contactAutomations\":[{\"contact\":\"17\","
+               "\"automation\":\"4\",\"id\":\"30\"}]}", 0, 0 },
+        { 201, "{\"contactAutomation\":{\"id\":\"32\"}}", 0, 0 } };
 
     job_from(&j, record);
 
@@ -414,6 +433,9 @@ test_automation_list(provider *p)
     is_str(r->req[1].url, BASE "/automations?limit=100&offset=100",
            "automations: page 2");
     is_str(r->req[2].url, BASE "/contactAutomations", "contactAutomations");
+    is_int(r->req[2].once, 1, "contactAutomations: a once request (a "
+           "contact can enter an automation twice)");
+    is_int(r->req[0].once, 0, "GET /automations: not once");
     b = req_json(&r->req[2]);
     is_str(jnum(jget(b, "contactAutomation", "contact", NULL)), "17",
            "contactAutomation.contact (integer)");
@@ -427,6 +449,45 @@ test_automation_list(provider *p)
     ok(strstr(r->x.err, "HTTP 403: Could not create SubscriberSeries")
        != NULL, "{\"message\"} shape in err: %s", r->x.err);
     run_free(r);
+
+    /* an earlier attempt posted it, the answer was lost (ids cached now) */
+    run_resent = 1;
+    r = run_op(p, &pl, 0, &j, 0, in_auto, 1);
+    is_int(r->status, STEP_DONE, "resent, in the automation: DONE");
+    is_int(r->nreq, 1, "resent, in the automation: no POST");
+    is_str(r->req[0].url, BASE "/contacts/17/contactAutomations",
+           "resent: the contact's automations first");
+    is_str(r->x.err, "already in the automation by an earlier attempt "
+           "(contactAutomation 31): not added again", "resent: err");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, not_in_auto, 2);
+    is_int(r->status, STEP_DONE, "resent, not in it: posted, DONE");
+    is_int(r->nreq, 2, "resent, not in it: GET, then POST");
+    is_str(r->req[1].method, "POST", "resent, not in it: POST");
+    is_str(r->req[1].url, BASE "/contactAutomations",
+           "resent, not in it: contactAutomations");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, earlier_auto, 2);
+    is_int(r->nreq, 2, "resent, entered before the event (an earlier "
+           "event's): posted again");
+    is_str(r->req[1].method, "POST", "resent, entered before: POST");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, since_auto, 1);
+    is_int(r->status, STEP_DONE, "resent, entered since the event (3 min "
+           "before it by AC's clock, within the skew): DONE");
+    is_str(r->x.err, "already in the automation by an earlier attempt "
+           "(contactAutomation 34): not added again", "resent: the entry "
+           "since the event");
+    run_free(r);
+
+    r = run_op(p, &pl, 0, &j, 0, denied, 1);
+    is_int(r->status, STEP_FAIL, "resent, GET 403: FAIL, nothing posted");
+    is_int(r->nreq, 1, "resent, GET 403: one request");
+    run_free(r);
+    run_resent = 0;
     plan_free(&pl);
 
     plan_one(&pl, OP_SEQUENCE, "Welcome", NULL, 0);

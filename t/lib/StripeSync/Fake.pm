@@ -1232,7 +1232,7 @@ sub _init_activecampaign {
     };
 }
 
-sub _ac_now { strftime('%Y-%m-%dT%H:%M:%S-05:00', localtime) }
+sub _ac_now { strftime('%Y-%m-%dT%H:%M:%S-05:00', gmtime(time - 5 * 3600)) }
 
 sub _seed_activecampaign {
     my ($self, $s) = @_;
