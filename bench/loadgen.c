@@ -2,7 +2,9 @@
  * loadgen.c - a fixed-rate (open-loop) HTTP/1.1 load generator for bench/run.
  *
  *   loadgen -p PORT -u PATH -f EVENTS.tsv -r RATE -d SECONDS [-c CONNS]
- *           [-o FIRST_LINE] [-H HOST]
+ *           [-o FIRST_LINE] [-H HOST] [-b ADDR] [-l LOG]
+ *   loadgen -p PORT -u PATH -f EVENTS.tsv -n COUNT [-d SECONDS] [-c CONNS]
+ *           [-o FIRST_LINE] [-H HOST] [-b ADDR]
  *
  * Sends the pre-signed events of EVENTS.tsv ("<Stripe-Signature>\t<body>"
  * per line, in order from FIRST_LINE, wrapping around) as POSTs to
@@ -13,6 +15,20 @@
  * connection was free to send it: when the server falls behind, requests
  * wait here and that wait counts (no "coordinated omission"). wrk measures
  * the other way, which is why bench/run uses wrk only for throughput.
+ *
+ * With -n instead of -r, a closed loop, as fast as the server answers (a
+ * flood, bench/flood): each connection sends its next request as soon as
+ * the previous one was answered, until COUNT requests were sent and, with
+ * -d, SECONDS have passed. Latency is then from send to answer; rate=0; a
+ * second line "FLOOD start_ns=.. end_ns=.." gives the CLOCK_MONOTONIC times
+ * of the first request and of the last answer.
+ *
+ * -b ADDR: connect from this local IPv4 address (another 127.x.y.z, to be
+ * told apart by nginx's allow/deny).
+ *
+ * -l LOG (open loop): one line per answer, "<due> <latency> <status>", the
+ * time the request was due in CLOCK_MONOTONIC ns, its latency in us: to
+ * split one run into the time during a flood and the time around it.
  *
  * Prints one line:
  *   LOADGEN rate=R sent=N done=N achieved=R non2xx=N errors=N unfinished=N
@@ -67,12 +83,20 @@ typedef struct {
 
 static const char  *path = "/";
 static const char  *host = "127.0.0.1";
+static const char  *bind_addr;
 static int          port;
 static int          epfd;
 static line        *lines;
 static size_t       nlines;
 
 static uint64_t     non2xx, errors, done;
+
+static uint32_t    *lat;
+static size_t       lat_cap;
+
+static const char  *log_file;
+static int64_t     *log_due;       /* -l: per answer, when it was due */
+static uint16_t    *log_status;
 
 
 static int64_t
@@ -159,6 +183,21 @@ conn_open(conn *c)
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     if (c->fd < 0) {
         die("socket");
+    }
+
+    if (bind_addr != NULL) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+
+        if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
+            fprintf(stderr, "loadgen: -b %s: not an IPv4 address\n",
+                    bind_addr);
+            exit(2);
+        }
+
+        if (bind(c->fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+            die("bind");
+        }
     }
 
     memset(&sa, 0, sizeof(sa));
@@ -345,6 +384,22 @@ response_length(const char *buf, size_t len, int *status, int *close_after)
 }
 
 
+/* closed loop: the number of answers is not known in advance */
+static void
+lat_grow(void)
+{
+    if (done < lat_cap) {
+        return;
+    }
+
+    lat_cap = lat_cap ? lat_cap * 2 : 65536;
+    lat = realloc(lat, lat_cap * sizeof(uint32_t));
+    if (lat == NULL) {
+        die("realloc");
+    }
+}
+
+
 static int
 cmp_u32(const void *a, const void *b)
 {
@@ -368,6 +423,194 @@ pct(const uint32_t *v, size_t n, double p)
 }
 
 
+static void
+write_log(const char *file)
+{
+    FILE    *f;
+    size_t   i;
+
+    f = fopen(file, "w");
+    if (f == NULL) {
+        die(file);
+    }
+
+    for (i = 0; i < done; i++) {
+        fprintf(f, "%lld %u %u\n", (long long) log_due[i], lat[i],
+                (unsigned) log_status[i]);
+    }
+
+    if (fclose(f) != 0) {
+        die(file);
+    }
+}
+
+
+static void
+report(double rate, size_t sent, int64_t start, int64_t last_done,
+    size_t unfinished)
+{
+    qsort(lat, done, sizeof(uint32_t), cmp_u32);
+
+    printf("LOADGEN rate=%.0f sent=%zu done=%lu achieved=%.0f non2xx=%lu "
+           "errors=%lu unfinished=%zu p50_us=%u p90_us=%u p99_us=%u "
+           "p999_us=%u max_us=%u\n",
+           rate, sent, (unsigned long) done,
+           last_done > start ? (double) done * 1e9 / (double) (last_done - start)
+                             : 0.0,
+           (unsigned long) non2xx, (unsigned long) errors, unfinished,
+           pct(lat, done, 50), pct(lat, done, 90), pct(lat, done, 99),
+           pct(lat, done, 99.9), done ? lat[done - 1] : 0);
+}
+
+
+/*
+ * -n: every connection sends its next request as soon as the previous one
+ * is answered, until count were sent and seconds have passed.
+ */
+static int
+closed_loop(const char *events, size_t first, size_t count, double seconds,
+    int nconns)
+{
+    int                  k, nev, status, close_after;
+    conn                *conns, *c;
+    size_t               next, outstanding, rlen;
+    ssize_t              n;
+    int64_t              start, now, end;
+    struct epoll_event   evs[256];
+
+    if (port <= 0 || events == NULL || nconns <= 0 || seconds < 0) {
+        fprintf(stderr, "loadgen: -p and -f are required with -n\n");
+        return 2;
+    }
+
+    load_lines(events);
+
+    conns = calloc(nconns, sizeof(conn));
+    if (conns == NULL) {
+        die("calloc");
+    }
+
+    epfd = epoll_create1(0);
+    if (epfd < 0) {
+        die("epoll_create1");
+    }
+
+    for (k = 0; k < nconns; k++) {
+        conns[k].out = malloc(OUT_MAX);
+        conns[k].in = malloc(IN_MAX);
+        if (conns[k].out == NULL || conns[k].in == NULL) {
+            die("malloc");
+        }
+
+        conn_open(&conns[k]);
+    }
+
+    next = 0;
+    outstanding = 0;
+    start = now_ns();
+    end = start + (int64_t) (seconds * 1e9);
+
+    for (k = 0; k < nconns; k++) {
+        conn_send(&conns[k], &lines[(first + next) % nlines], now_ns());
+        next++;
+        outstanding += conns[k].busy;    /* 0: the write failed */
+    }
+
+    while (outstanding > 0) {
+        nev = epoll_wait(epfd, evs, 256, 1000);
+        if (nev < 0 && errno != EINTR) {
+            die("epoll_wait");
+        }
+
+        for (k = 0; k < nev; k++) {
+            c = evs[k].data.ptr;
+
+            if (!c->busy) {
+                /* the server closed an idle keep-alive connection */
+                char  b[256];
+
+                if (read(c->fd, b, sizeof(b)) <= 0) {
+                    conn_reopen(c);
+                }
+
+                continue;
+            }
+
+            if (evs[k].events & EPOLLOUT) {
+                conn_write(c);
+                if (!c->busy) {
+                    /* the write failed: the connection was reopened */
+                    outstanding--;
+                    goto again;
+                }
+            }
+
+            if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+                continue;
+            }
+
+            n = read(c->fd, c->in + c->in_len, IN_MAX - c->in_len);
+
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                continue;
+            }
+
+            if (n <= 0) {
+                errors++;
+                outstanding--;
+                conn_reopen(c);
+                goto again;
+            }
+
+            c->in_len += n;
+
+            rlen = response_length(c->in, c->in_len, &status, &close_after);
+            if (rlen == 0) {
+                if (c->in_len == IN_MAX) {
+                    errors++;
+                    outstanding--;
+                    conn_reopen(c);
+                    goto again;
+                }
+
+                continue;
+            }
+
+            now = now_ns();
+            lat_grow();
+            lat[done++] = (uint32_t) ((now - c->due) / 1000);
+
+            if (status < 200 || status > 299) {
+                non2xx++;
+            }
+
+            c->busy = 0;
+            outstanding--;
+
+            if (close_after) {
+                conn_reopen(c);
+            }
+
+        again:
+
+            now = now_ns();
+            if (next < count || now < end) {
+                conn_send(c, &lines[(first + next) % nlines], now);
+                next++;
+                outstanding += c->busy;
+            }
+        }
+    }
+
+    now = now_ns();
+    report(0, next, start, now, 0);
+    printf("FLOOD start_ns=%lld end_ns=%lld\n", (long long) start,
+           (long long) now);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -375,11 +618,10 @@ main(int argc, char **argv)
     char                *events;
     conn                *conns, *c, **idle;
     size_t               first, total, next, head, tail, nidle, outstanding;
-    size_t              *pending, rlen, i;
+    size_t              *pending, rlen, i, count;
     double               rate, seconds;
     ssize_t              n;
     int64_t              start, now, due, wait, last_done;
-    uint32_t            *lat;
     struct timespec      ts;
     struct epoll_event   evs[256];
 
@@ -387,9 +629,10 @@ main(int argc, char **argv)
     seconds = 0;
     nconns = 64;
     first = 0;
+    count = 0;
     events = NULL;
 
-    while ((opt = getopt(argc, argv, "p:u:f:r:d:c:o:H:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:u:f:r:d:c:o:H:n:l:b:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'u': path = optarg; break;
@@ -399,11 +642,19 @@ main(int argc, char **argv)
         case 'c': nconns = atoi(optarg); break;
         case 'o': first = strtoul(optarg, NULL, 10); break;
         case 'H': host = optarg; break;
+        case 'n': count = strtoul(optarg, NULL, 10); break;
+        case 'l': log_file = optarg; break;
+        case 'b': bind_addr = optarg; break;
         default:
-            fprintf(stderr, "usage: loadgen -p PORT -u PATH -f EVENTS -r RATE"
-                    " -d SECONDS [-c CONNS] [-o FIRST] [-H HOST]\n");
+            fprintf(stderr, "usage: loadgen -p PORT -u PATH -f EVENTS"
+                    " {-r RATE -d SECONDS [-l LOG] | -n COUNT [-d SECONDS]}"
+                    " [-c CONNS] [-o FIRST] [-H HOST] [-b ADDR]\n");
             return 2;
         }
+    }
+
+    if (count > 0) {
+        return closed_loop(events, first, count, seconds, nconns);
     }
 
     if (port <= 0 || events == NULL || rate <= 0 || seconds <= 0
@@ -419,13 +670,22 @@ main(int argc, char **argv)
     load_lines(events);
 
     total = (size_t) (rate * seconds);
-    lat = calloc(total + 1, sizeof(uint32_t));
+    lat_cap = total + 1;
+    lat = calloc(lat_cap, sizeof(uint32_t));
     pending = calloc(total + 1, sizeof(size_t));
     conns = calloc(nconns, sizeof(conn));
     idle = calloc(nconns, sizeof(conn *));
 
     if (lat == NULL || pending == NULL || conns == NULL || idle == NULL) {
         die("calloc");
+    }
+
+    if (log_file != NULL) {
+        log_due = calloc(lat_cap, sizeof(int64_t));
+        log_status = calloc(lat_cap, sizeof(uint16_t));
+        if (log_due == NULL || log_status == NULL) {
+            die("calloc");
+        }
     }
 
     epfd = epoll_create1(0);
@@ -556,6 +816,12 @@ main(int argc, char **argv)
             }
 
             now = now_ns();
+
+            if (log_file != NULL) {
+                log_due[done] = c->due;
+                log_status[done] = (uint16_t) status;
+            }
+
             lat[done++] = (uint32_t) ((now - c->due) / 1000);
             last_done = now;
 
@@ -574,18 +840,15 @@ main(int argc, char **argv)
         }
     }
 
-    qsort(lat, done, sizeof(uint32_t), cmp_u32);
+    if (log_file != NULL) {
+        write_log(log_file);
+    }
 
-    printf("LOADGEN rate=%.0f sent=%zu done=%lu achieved=%.0f non2xx=%lu "
-           "errors=%lu unfinished=%zu p50_us=%u p90_us=%u p99_us=%u "
-           "p999_us=%u max_us=%u\n",
-           rate, next - (tail - head), (unsigned long) done,
-           last_done > start ? (double) done * 1e9 / (double) (last_done - start)
-                             : 0.0,
-           (unsigned long) non2xx, (unsigned long) errors,
-           outstanding + (tail - head) + (total - next),
-           pct(lat, done, 50), pct(lat, done, 90), pct(lat, done, 99),
-           pct(lat, done, 99.9), done ? lat[done - 1] : 0);
+    report(rate, next - (tail - head), start, last_done,
+           outstanding + (tail - head) + (total - next));
+    /* the window it sent in, as -n prints it (bench/flood --bad-rate) */
+    printf("FLOOD start_ns=%lld end_ns=%lld\n", (long long) start,
+           (long long) now_ns());
 
     return 0;
 }

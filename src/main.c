@@ -10,13 +10,21 @@
  *   stripe-sync stats -c FILE      what is in Redis (also --prometheus)
  *
  * Exit status: 0 success, 1 failure (config error, failed check), 2 usage.
+ *
+ * Every command handles secrets (API keys, OAuth tokens, the Redis password,
+ * webhook secrets), kept in ordinary memory and copied by libcurl and
+ * hiredis into theirs: so the process is made non-dumpable with no core
+ * size before the command runs, and no core dump of ours carries them.
  */
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "backfill.h"
 #include "check.h"
@@ -63,6 +71,32 @@ static const command  commands[] = {
 };
 
 static consumer  *running_consumer;
+
+
+/*
+ * No core file (RLIMIT_CORE 0, hard: it cannot be raised again) and not
+ * dumpable: no core even through a core_pattern pipe, and other processes
+ * of the same user can neither ptrace() it nor read /proc/PID/mem. A
+ * failure is reported, not fatal: neither can fail on Linux in practice.
+ */
+static void
+no_core_dumps(void)
+{
+    struct rlimit  rl;
+
+    rl.rlim_cur = 0;
+    rl.rlim_max = 0;
+
+    if (setrlimit(RLIMIT_CORE, &rl) != 0) {
+        fprintf(stderr, "stripe-sync: warning: setrlimit(RLIMIT_CORE, 0) "
+                "failed: %s\n", strerror(errno));
+    }
+
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        fprintf(stderr, "stripe-sync: warning: prctl(PR_SET_DUMPABLE, 0) "
+                "failed: %s\n", strerror(errno));
+    }
+}
 
 
 static void
@@ -270,6 +304,7 @@ main(int argc, char **argv)
 
     for (c = commands; c->name != NULL; c++) {
         if (strcmp(argv[1], c->name) == 0) {
+            no_core_dumps();
             return c->run(argc - 1, argv + 1);
         }
     }
