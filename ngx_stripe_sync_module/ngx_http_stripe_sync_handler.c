@@ -406,7 +406,8 @@ ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
 
     ngx_http_stripe_sync_arg("EVALSHA", 7);
     ngx_http_stripe_sync_arg(smcf->script_sha, 40);
-    ngx_http_stripe_sync_arg(a->once_key ? "5" : "4", 1);
+    ngx_http_stripe_sync_arg(a->once_key ? (a->order_key ? "6" : "5")
+                                         : (a->order_key ? "5" : "4"), 1);
 
     len = ctx->event_id.len;
     p = ngx_pnalloc(r->pool, sscf->key_seen.len + len);
@@ -435,6 +436,19 @@ ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
         ngx_http_stripe_sync_arg(p, sscf->key_once.len + len);
     }
 
+    /* the customer's order list: the last key (enqueue_script.h) */
+    if (a->order_key) {
+        len = ngx_strlen(a->order_key);
+        p = ngx_pnalloc(r->pool, sscf->key_order.len + len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(p, sscf->key_order.data, sscf->key_order.len),
+                   a->order_key, len);
+        ngx_http_stripe_sync_arg(p, sscf->key_order.len + len);
+    }
+
     ngx_http_stripe_sync_arg(sscf->ttl.data, sscf->ttl.len);
     ngx_http_stripe_sync_arg(a->record, a->record_len);
 
@@ -449,6 +463,7 @@ ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
     }
 
     ngx_http_stripe_sync_arg(ctx->event_id.data, ctx->event_id.len);
+    ngx_http_stripe_sync_arg(a->order_key ? "1" : "0", 1);
 
 #undef ngx_http_stripe_sync_arg
 
@@ -527,13 +542,74 @@ ngx_http_stripe_sync_redis_timeout(ngx_http_request_t *r)
 }
 
 
+/*
+ * stripe_sync_redis_wait_replicas: the primary has the event, too few
+ * replicas do. Not acknowledged: Stripe's retry is answered once they do.
+ */
+
+void
+ngx_http_stripe_sync_redis_unreplicated(ngx_http_request_t *r,
+    long long acked)
+{
+    ngx_int_t                         rc;
+    ngx_connection_t                 *c;
+    ngx_http_stripe_sync_ctx_t       *ctx;
+    ngx_http_stripe_sync_loc_conf_t  *sscf;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_stripe_sync_module);
+    sscf = ngx_http_get_module_loc_conf(r, ngx_http_stripe_sync_module);
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "stripe_sync: event \"%V\" reached %L of %i Redis "
+                  "replicas within %Mms", &ctx->event_id,
+                  acked < 0 ? 0 : acked, sscf->wait_replicas,
+                  sscf->wait_timeout);
+
+    ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_REDIS_UNREPLICATED,
+                                     1);
+
+    rc = ngx_http_stripe_sync_unavailable(r, ctx,
+                                          "Redis replicas did not confirm "
+                                          "in time");
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
 static ngx_int_t
 ngx_http_stripe_sync_reject(ngx_http_request_t *r,
     ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_reject_e reason,
     ngx_uint_t status, const char *message)
 {
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "stripe_sync: rejected: %s", message);
+    static time_t      logged;       /* when this worker last said so */
+    static ngx_uint_t  unlogged;     /* rejections since, not logged */
+
+    time_t  now;
+
+    /*
+     * One line a second per worker at most: a flood of forged requests
+     * must not become a flood of error log writes (bench/flood)
+     */
+
+    now = ngx_time();
+
+    if (now == logged) {
+        unlogged++;
+
+    } else if (unlogged) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "stripe_sync: rejected: %s (and %ui more since the "
+                      "last such line, not logged)", message, unlogged);
+        logged = now;
+        unlogged = 0;
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "stripe_sync: rejected: %s", message);
+        logged = now;
+    }
 
     ngx_http_stripe_sync_count_reject(r, reason);
 

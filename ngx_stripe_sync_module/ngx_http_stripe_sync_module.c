@@ -11,10 +11,18 @@
 #include <ngx_http.h>
 
 #include <openssl/evp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "ngx_http_stripe_sync_module.h"
 #include "enqueue_script.h"
+
+
+/* one mapping of secret memory, unmapped by a pool cleanup */
+typedef struct {
+    u_char                        *start;
+    size_t                         size;
+} ngx_http_stripe_sync_secret_map_t;
 
 
 static ngx_int_t ngx_http_stripe_sync_add_variables(ngx_conf_t *cf);
@@ -35,6 +43,12 @@ static char *ngx_http_stripe_sync_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_stripe_sync_events(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_stripe_sync_redis_sentinel(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_stripe_sync_redis_wait_replicas(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_stripe_sync_first_line(ngx_conf_t *cf,
+    ngx_str_t *file, ngx_str_t *line);
 static char *ngx_http_stripe_sync_prefix_check(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_stripe_sync_sec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -48,11 +62,21 @@ static char *ngx_http_stripe_sync_invalid(ngx_conf_t *cf, ngx_command_t *cmd,
 
 static ngx_int_t ngx_http_stripe_sync_read_file(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *content);
+static u_char *ngx_http_stripe_sync_secret_alloc(ngx_conf_t *cf,
+    size_t size);
+static void ngx_http_stripe_sync_secret_unmap(void *data);
+static void ngx_http_stripe_sync_scrub_conf(ngx_conf_t *cf,
+    ngx_str_t *secret);
+static void ngx_http_stripe_sync_scrub(u_char *start, u_char *end,
+    ngx_str_t *secret);
 static char *ngx_http_stripe_sync_prepare(ngx_conf_t *cf,
     ngx_http_stripe_sync_loc_conf_t *conf);
 static ngx_http_stripe_sync_redis_t *ngx_http_stripe_sync_redis_get(
     ngx_conf_t *cf, ngx_http_stripe_sync_loc_conf_t *conf,
     ngx_str_t *password);
+static ngx_int_t ngx_http_stripe_sync_sentinel_init(ngx_conf_t *cf,
+    ngx_http_stripe_sync_loc_conf_t *conf,
+    ngx_http_stripe_sync_redis_t *redis);
 static ngx_int_t ngx_http_stripe_sync_key(ngx_conf_t *cf, ngx_str_t *key,
     ngx_str_t *prefix, const char *suffix);
 
@@ -94,6 +118,20 @@ static ngx_command_t  ngx_http_stripe_sync_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_stripe_sync_loc_conf_t, redis_addr),
+      NULL },
+
+    { ngx_string("stripe_sync_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_stripe_sync_redis_sentinel,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("stripe_sync_redis_wait_replicas"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_stripe_sync_redis_wait_replicas,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("stripe_sync_redis_password_file"),
@@ -310,6 +348,7 @@ ngx_http_stripe_sync_create_main_conf(ngx_conf_t *cf)
      *
      *     smcf->shm_zone = NULL;
      *     smcf->counters = NULL;
+     *     smcf->secret_mem = { NULL, NULL };
      */
 
     if (ngx_array_init(&smcf->servers, cf->pool, 2,
@@ -358,6 +397,8 @@ ngx_http_stripe_sync_create_loc_conf(ngx_conf_t *cf)
      *     conf->enable_file = { 0, NULL };
      *     conf->redis_addr = { 0, NULL };
      *     conf->redis_password_file = { 0, NULL };
+     *     conf->redis_master = { 0, NULL };
+     *     conf->redis_sentinel_password = { 0, NULL };
      *     conf->prefix = { 0, NULL };
      *     conf->sig_secrets = NULL;
      *     conf->nsig_secrets = 0;
@@ -367,6 +408,9 @@ ngx_http_stripe_sync_create_loc_conf(ngx_conf_t *cf)
 
     conf->redis_db = NGX_CONF_UNSET;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    conf->redis_sentinels = NGX_CONF_UNSET_PTR;
+    conf->wait_replicas = NGX_CONF_UNSET;
+    conf->wait_timeout = NGX_CONF_UNSET_MSEC;
     conf->secrets = NGX_CONF_UNSET_PTR;
     conf->tolerance = NGX_CONF_UNSET;
     conf->livemode = NGX_CONF_UNSET_UINT;
@@ -383,11 +427,30 @@ ngx_http_stripe_sync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_stripe_sync_loc_conf_t *prev = parent;
     ngx_http_stripe_sync_loc_conf_t *conf = child;
 
-    ngx_conf_merge_str_value(conf->redis_addr, prev->redis_addr, "");
+    /* a Redis is named one way or the other, and inherited whole */
+    if (conf->redis_addr.data == NULL
+        && conf->redis_sentinels == NGX_CONF_UNSET_PTR)
+    {
+        conf->redis_addr = prev->redis_addr;
+        conf->redis_sentinels = prev->redis_sentinels;
+        conf->redis_master = prev->redis_master;
+        conf->redis_sentinel_password = prev->redis_sentinel_password;
+    }
+
+    if (conf->redis_addr.data == NULL) {
+        ngx_str_set(&conf->redis_addr, "");
+    }
+
+    if (conf->redis_sentinels == NGX_CONF_UNSET_PTR) {
+        conf->redis_sentinels = NULL;
+    }
     ngx_conf_merge_str_value(conf->redis_password_file,
                              prev->redis_password_file, "");
     ngx_conf_merge_value(conf->redis_db, prev->redis_db, 0);
     ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 2000);
+    ngx_conf_merge_value(conf->wait_replicas, prev->wait_replicas, 0);
+    ngx_conf_merge_msec_value(conf->wait_timeout, prev->wait_timeout,
+                              ngx_max(conf->redis_timeout / 2, 1));
     ngx_conf_merge_str_value(conf->prefix, prev->prefix, "stripe_sync");
     ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
     ngx_conf_merge_sec_value(conf->tolerance, prev->tolerance, 300);
@@ -417,12 +480,37 @@ ngx_http_stripe_sync_prepare(ngx_conf_t *cf,
     ngx_str_t             *secret, password;
     ngx_uint_t             i;
 
-    if (conf->redis_addr.len == 0) {
+    if (conf->redis_addr.len == 0 && conf->redis_sentinels == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"stripe_sync\" in %V:%ui has no Redis: "
-                      "set \"stripe_sync_redis\"",
+                      "set \"stripe_sync_redis\" or "
+                      "\"stripe_sync_redis_sentinel\"",
                       &conf->enable_file, conf->enable_line);
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->redis_addr.len && conf->redis_sentinels) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"stripe_sync\" in %V:%ui has both "
+                      "\"stripe_sync_redis %V\" and "
+                      "\"stripe_sync_redis_sentinel\" at one level: "
+                      "use one", &conf->enable_file, conf->enable_line,
+                      &conf->redis_addr);
+        return NGX_CONF_ERROR;
+    }
+
+    /* WAIT's own timeout must leave the request time for its answer */
+    if (conf->wait_replicas > 0) {
+        if (conf->wait_timeout >= conf->redis_timeout) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"stripe_sync_redis_wait_replicas\" timeout "
+                          "%Mms must be shorter than "
+                          "\"stripe_sync_redis_timeout\" %Mms for "
+                          "\"stripe_sync\" in %V:%ui", conf->wait_timeout,
+                          conf->redis_timeout, &conf->enable_file,
+                          conf->enable_line);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->secrets == NULL || conf->secrets->nelts == 0) {
@@ -502,6 +590,9 @@ ngx_http_stripe_sync_prepare(ngx_conf_t *cf,
            != NGX_OK
         || ngx_http_stripe_sync_key(cf, &conf->key_once, &conf->prefix,
                                     ":once:")
+           != NGX_OK
+        || ngx_http_stripe_sync_key(cf, &conf->key_order, &conf->prefix,
+                                    ":order:")
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -545,6 +636,7 @@ ngx_http_stripe_sync_redis_get(ngx_conf_t *cf,
     ngx_http_stripe_sync_loc_conf_t *conf, ngx_str_t *password)
 {
     u_char                             *p;
+    size_t                              len;
     ngx_url_t                           u;
     ngx_uint_t                          i;
     ngx_str_t                           host, unix_path;
@@ -556,8 +648,11 @@ ngx_http_stripe_sync_redis_get(ngx_conf_t *cf,
     ngx_str_null(&unix_path);
     port = 0;
 
-    if (conf->redis_addr.len > 5
-        && ngx_strncmp(conf->redis_addr.data, "unix:", 5) == 0)
+    if (conf->redis_sentinels) {
+        /* host and port: each worker asks the sentinels */
+
+    } else if (conf->redis_addr.len > 5
+               && ngx_strncmp(conf->redis_addr.data, "unix:", 5) == 0)
     {
         unix_path.len = conf->redis_addr.len - 5;
         unix_path.data = ngx_pnalloc(cf->pool, unix_path.len + 1);
@@ -604,6 +699,7 @@ ngx_http_stripe_sync_redis_get(ngx_conf_t *cf,
         redis = rp[i];
 
         if (redis->port == port
+            && redis->sentinels == conf->redis_sentinels
             && redis->db == conf->redis_db
             && redis->host.len == host.len
             && ngx_strncmp(redis->host.data, host.data, host.len) == 0
@@ -630,6 +726,28 @@ ngx_http_stripe_sync_redis_get(ngx_conf_t *cf,
     redis->password = *password;
     redis->db = conf->redis_db;
 
+    if (password->len) {
+        /* formatted here, in the secret memory, and never by hiredis */
+        len = sizeof("*2\r\n$4\r\nAUTH\r\n$\r\n\r\n") - 1 + NGX_SIZE_T_LEN
+              + password->len;
+
+        p = ngx_http_stripe_sync_secret_alloc(cf, len);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        redis->auth.data = p;
+        redis->auth.len = ngx_sprintf(p, "*2\r\n$4\r\nAUTH\r\n$%uz\r\n%V\r\n",
+                                      password->len, password)
+                          - p;
+    }
+
+    if (conf->redis_sentinels
+        && ngx_http_stripe_sync_sentinel_init(cf, conf, redis) != NGX_OK)
+    {
+        return NULL;
+    }
+
     rp = ngx_array_push(&smcf->servers);
     if (rp == NULL) {
         return NULL;
@@ -638,6 +756,308 @@ ngx_http_stripe_sync_redis_get(ngx_conf_t *cf,
     *rp = redis;
 
     return redis;
+}
+
+
+/* stripe_sync_redis_sentinel: what each worker needs to look it up */
+
+static ngx_int_t
+ngx_http_stripe_sync_sentinel_init(ngx_conf_t *cf,
+    ngx_http_stripe_sync_loc_conf_t *conf, ngx_http_stripe_sync_redis_t *redis)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t  *password;
+
+    redis->sentinels = conf->redis_sentinels;
+    redis->master = conf->redis_master;
+
+    /* "<name>@<primary address>" once it is known, for logs */
+    redis->name.data = ngx_pnalloc(cf->pool,
+                                   redis->master.len + NGX_SOCKADDR_STRLEN
+                                   + 2);
+    if (redis->name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    redis->name.len = ngx_cpymem(redis->name.data, redis->master.data,
+                                 redis->master.len)
+                      - redis->name.data;
+
+    redis->lookup = ngx_pcalloc(cf->pool,
+                                sizeof(ngx_http_stripe_sync_sentinel_link_t));
+    redis->watch = ngx_pcalloc(cf->pool,
+                               sizeof(ngx_http_stripe_sync_sentinel_link_t));
+    if (redis->lookup == NULL || redis->watch == NULL) {
+        return NGX_ERROR;
+    }
+
+    redis->lookup->redis = redis;
+    redis->watch->redis = redis;
+
+    password = &conf->redis_sentinel_password;
+
+    if (password->len) {
+        len = sizeof("*2\r\n$4\r\nAUTH\r\n$\r\n\r\n") - 1 + NGX_SIZE_T_LEN
+              + password->len;
+
+        p = ngx_http_stripe_sync_secret_alloc(cf, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        redis->sentinel_auth.data = p;
+        redis->sentinel_auth.len = ngx_sprintf(p,
+                                       "*2\r\n$4\r\nAUTH\r\n$%uz\r\n%V\r\n",
+                                       password->len, password)
+                                   - p;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * stripe_sync_redis_sentinel host:port ... name=<primary>
+ *     [sentinel_password_file=<file>];
+ */
+
+static char *
+ngx_http_stripe_sync_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_stripe_sync_loc_conf_t *sscf = conf;
+
+    u_char                           *p;
+    ngx_str_t                        *value, v, file;
+    ngx_url_t                         u;
+    ngx_uint_t                        i, k;
+    ngx_array_t                      *sentinels;
+    ngx_http_stripe_sync_sentinel_t  *s;
+
+    if (sscf->redis_sentinels != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    if (sscf->redis_addr.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"stripe_sync_redis_sentinel\" and "
+                           "\"stripe_sync_redis %V\" at one level: use one",
+                           &sscf->redis_addr);
+        return NGX_CONF_ERROR;
+    }
+
+    sentinels = ngx_array_create(cf->pool, 3,
+                                 sizeof(ngx_http_stripe_sync_sentinel_t));
+    if (sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        v = value[i];
+
+        if (v.len >= 5 && ngx_strncmp(v.data, "name=", 5) == 0) {
+            v.data += 5;
+            v.len -= 5;
+
+            for (k = 0; k < v.len; k++) {
+                if (v.data[k] <= ' ' || v.data[k] >= 0x7f) {
+                    break;
+                }
+            }
+
+            if (v.len == 0 || k < v.len || sscf->redis_master.len) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" in "
+                                   "\"stripe_sync_redis_sentinel\": one "
+                                   "\"name=\" with the primary's name as "
+                                   "in \"sentinel monitor\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            sscf->redis_master = v;
+            continue;
+        }
+
+        if (v.len >= 23
+            && ngx_strncmp(v.data, "sentinel_password_file=", 23) == 0)
+        {
+            file.data = v.data + 23;
+            file.len = v.len - 23;
+
+            if (file.len == 0 || sscf->redis_sentinel_password.len) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" in "
+                                   "\"stripe_sync_redis_sentinel\": one "
+                                   "\"sentinel_password_file=\" naming a "
+                                   "file", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_stripe_sync_first_line(cf, &file,
+                                          &sscf->redis_sentinel_password)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strlchr(v.data, v.data + v.len, '=') != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"stripe_sync_redis_sentinel\", expected "
+                               "host:port, \"name=\" or "
+                               "\"sentinel_password_file=\"", &v);
+            return NGX_CONF_ERROR;
+        }
+
+        if (v.len >= 5 && ngx_strncmp(v.data, "unix:", 5) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid sentinel address \"%V\" in "
+                               "\"stripe_sync_redis_sentinel\": sentinels "
+                               "are reached over TCP, host:port", &v);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = v;
+        u.default_port = 26379;
+
+        /* resolved here: hiredis 0.14 would resolve with a blocking call */
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0
+            || u.uri.len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid sentinel address \"%V\" in "
+                               "\"stripe_sync_redis_sentinel\"%s%s", &v,
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        s = ngx_array_push(sentinels);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        s->name = v;
+        s->host.data = p;
+        s->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                    p, NGX_SOCKADDR_STRLEN, 0);
+        p[s->host.len] = '\0';
+        s->port = u.port;
+    }
+
+    if (sentinels->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"stripe_sync_redis_sentinel\" names no "
+                           "sentinel: give each one's host:port");
+        return NGX_CONF_ERROR;
+    }
+
+    if (sscf->redis_master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"stripe_sync_redis_sentinel\" has no "
+                           "\"name=\": the primary's name as in the "
+                           "sentinels' \"sentinel monitor\" line");
+        return NGX_CONF_ERROR;
+    }
+
+    sscf->redis_sentinels = sentinels;
+
+    return NGX_CONF_OK;
+}
+
+
+/* stripe_sync_redis_wait_replicas <n> [timeout]; 0 turns it off */
+
+static char *
+ngx_http_stripe_sync_redis_wait_replicas(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_stripe_sync_loc_conf_t *sscf = conf;
+
+    ngx_int_t   n, ms;
+    ngx_str_t  *value;
+
+    if (sscf->wait_replicas != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n == NGX_ERROR || n > 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of replicas \"%V\" in "
+                           "\"stripe_sync_redis_wait_replicas\", expected "
+                           "0 to 100", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        ms = ngx_parse_time(&value[2], 0);
+
+        /* WAIT with 0 would wait for ever */
+        if (ms == NGX_ERROR || ms == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid timeout \"%V\" in "
+                               "\"stripe_sync_redis_wait_replicas\", "
+                               "expected a time such as 200ms, not 0",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        sscf->wait_timeout = (ngx_msec_t) ms;
+    }
+
+    sscf->wait_replicas = n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a password file: its first line, in the secret memory */
+
+static ngx_int_t
+ngx_http_stripe_sync_first_line(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_str_t *line)
+{
+    u_char     *p, *last;
+    ngx_str_t   content;
+
+    if (ngx_http_stripe_sync_read_file(cf, file, &content) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    last = content.data + content.len;
+
+    for (p = content.data; p < last; p++) {
+        if (*p == '\r' || *p == '\n') {
+            break;
+        }
+    }
+
+    if (p == content.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "password file \"%V\" is empty", file);
+        return NGX_ERROR;
+    }
+
+    line->data = content.data;
+    line->len = p - content.data;
+
+    return NGX_OK;
 }
 
 
@@ -708,7 +1128,17 @@ ngx_http_stripe_sync_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    *s = value[1];
+    s->len = value[1].len;
+    s->data = ngx_http_stripe_sync_secret_alloc(cf, s->len);
+    if (s->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(s->data, value[1].data, s->len);
+
+    /* nginx's copies: the token, the text kept for "nginx -T" */
+    ngx_http_stripe_sync_scrub_conf(cf, &value[1]);
+    ngx_explicit_memzero(value[1].data, value[1].len);
 
     return NGX_CONF_OK;
 }
@@ -831,8 +1261,9 @@ ngx_http_stripe_sync_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Reads a whole small file at configuration time into cf->pool, and warns
- * when it is readable by others: it holds a secret.
+ * Reads a whole small file at configuration time straight into the secret
+ * memory (no other copy is made), and warns when it is readable by others:
+ * it holds a secret.
  */
 
 static ngx_int_t
@@ -887,7 +1318,7 @@ ngx_http_stripe_sync_read_file(ngx_conf_t *cf, ngx_str_t *name,
     }
 
     content->len = (size_t) ngx_file_size(&fi);
-    content->data = ngx_pnalloc(cf->pool, content->len + 1);
+    content->data = ngx_http_stripe_sync_secret_alloc(cf, content->len + 1);
     if (content->data == NULL) {
         goto failed;
     }
@@ -917,6 +1348,140 @@ failed:
     }
 
     return NGX_ERROR;
+}
+
+
+/*
+ * Secrets live in pages of their own: left out of core dumps
+ * (MADV_DONTDUMP: nginx itself stays dumpable), locked in RAM when the
+ * memlock limit allows, zeroed and unmapped with the cycle's pool.
+ */
+
+static u_char *
+ngx_http_stripe_sync_secret_alloc(ngx_conf_t *cf, size_t size)
+{
+    u_char                             *p;
+    size_t                              len;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_stripe_sync_secret_mem_t  *mem;
+    ngx_http_stripe_sync_secret_map_t  *map;
+    ngx_http_stripe_sync_main_conf_t   *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_stripe_sync_module);
+    mem = &smcf->secret_mem;
+
+    if ((size_t) (mem->end - mem->pos) >= size) {
+        p = mem->pos;
+        mem->pos += size;
+        return p;
+    }
+
+    /* usually one mapping per cycle: a secret file is at most 64k */
+    len = ngx_align(ngx_max(size, 16384), ngx_pagesize);
+
+    cln = ngx_pool_cleanup_add(cf->pool,
+                               sizeof(ngx_http_stripe_sync_secret_map_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    p = mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "stripe_sync: mmap(%uz) for secrets failed", len);
+        return NULL;
+    }
+
+    map = cln->data;
+    map->start = p;
+    map->size = len;
+    cln->handler = ngx_http_stripe_sync_secret_unmap;
+
+#if defined(MADV_DONTDUMP)
+    if (madvise(p, len, MADV_DONTDUMP) != 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, ngx_errno,
+                           "stripe_sync: madvise(MADV_DONTDUMP) failed: "
+                           "secrets may be written to core dumps");
+    }
+#elif defined(MADV_NOCORE)
+    if (madvise(p, len, MADV_NOCORE) != 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, ngx_errno,
+                           "stripe_sync: madvise(MADV_NOCORE) failed: "
+                           "secrets may be written to core dumps");
+    }
+#endif
+
+    /* kept out of swap when RLIMIT_MEMLOCK allows; not needed otherwise */
+    (void) mlock(p, len);
+
+    mem->pos = p + size;
+    mem->end = p + len;
+
+    return p;
+}
+
+
+static void
+ngx_http_stripe_sync_secret_unmap(void *data)
+{
+    ngx_http_stripe_sync_secret_map_t  *map = data;
+
+    ngx_explicit_memzero(map->start, map->size);
+    (void) munmap(map->start, map->size);
+}
+
+
+/*
+ * A secret written in nginx.conf is also in nginx's copies of the file's
+ * text (kept for "nginx -T", which then shows asterisks) and in its read
+ * buffer: overwrite it there. Of the read buffer only what is parsed
+ * already, and what earlier reads left past its end, is touched.
+ */
+
+static void
+ngx_http_stripe_sync_scrub_conf(ngx_conf_t *cf, ngx_str_t *secret)
+{
+    ngx_buf_t        *b;
+    ngx_uint_t        i;
+    ngx_conf_dump_t  *cd;
+
+    cd = cf->cycle->config_dump.elts;
+    for (i = 0; i < cf->cycle->config_dump.nelts; i++) {
+        if (cd[i].buffer != NULL) {
+            ngx_http_stripe_sync_scrub(cd[i].buffer->start,
+                                       cd[i].buffer->last, secret);
+        }
+    }
+
+    if (cf->conf_file == NULL || cf->conf_file->buffer == NULL) {
+        return;
+    }
+
+    b = cf->conf_file->buffer;
+
+    ngx_http_stripe_sync_scrub(b->start, b->pos, secret);
+
+    if (b->last < b->end) {
+        ngx_explicit_memzero(b->last, b->end - b->last);
+    }
+}
+
+
+static void
+ngx_http_stripe_sync_scrub(u_char *start, u_char *end, ngx_str_t *secret)
+{
+    u_char  *p;
+
+    while (start != NULL && (size_t) (end - start) >= secret->len) {
+        p = memmem(start, end - start, secret->data, secret->len);
+        if (p == NULL) {
+            return;
+        }
+
+        ngx_memset(p, '*', secret->len);
+        start = p + secret->len;
+    }
 }
 
 
@@ -1024,6 +1589,12 @@ ngx_http_stripe_sync_init_process(ngx_cycle_t *cycle)
 
         /* a failed connect is retried from a timer: not fatal here */
         (void) ngx_http_stripe_sync_redis_connect(rp[i]);
+
+        if (rp[i]->sentinels) {
+            /* workers spread their subscriptions over the sentinels */
+            rp[i]->watch->index = ngx_worker;
+            ngx_http_stripe_sync_sentinel_watch(rp[i]);
+        }
     }
 
     return NGX_OK;

@@ -6,6 +6,7 @@
  * ngx_http_stripe_sync_module.c   directives, configuration, variables
  * ngx_http_stripe_sync_handler.c  the webhook request: body, verify, respond
  * ngx_http_stripe_sync_redis.c    hiredis async on nginx's event loop
+ * ngx_http_stripe_sync_sentinel.c the primary looked up from Redis Sentinel
  * ngx_http_stripe_sync_status.c   shared-memory counters, Prometheus page
  */
 
@@ -66,19 +67,50 @@ typedef struct {
     ngx_atomic_t                  duration[NGX_HTTP_STRIPE_SYNC_BUCKETS];
     ngx_atomic_t                  duration_usec;
     ngx_atomic_t                  duration_count;
+    ngx_atomic_t                  sentinel_lookups;
+    ngx_atomic_t                  sentinel_errors;
+    ngx_atomic_t                  sentinel_failovers;
+    ngx_atomic_t                  redis_unreplicated;
 } ngx_http_stripe_sync_counters_t;
+
+
+/* a sentinel of stripe_sync_redis_sentinel, resolved at configuration */
+typedef struct {
+    ngx_str_t                     name;       /* as written, for logs */
+    ngx_str_t                     host;       /* an address, NUL-terminated */
+    ngx_int_t                     port;
+} ngx_http_stripe_sync_sentinel_t;
+
+
+typedef struct ngx_http_stripe_sync_redis_s  ngx_http_stripe_sync_redis_t;
+typedef struct ngx_http_stripe_sync_op_s  ngx_http_stripe_sync_op_t;
+
+
+/* a connection to a sentinel: a lookup, or the +switch-master watch */
+typedef struct {
+    ngx_http_stripe_sync_redis_t *redis;
+    redisAsyncContext            *ac;
+    ngx_connection_t             *conn;
+    ngx_event_t                   timer;
+    ngx_uint_t                    index;      /* the sentinel it talks to */
+    ngx_msec_t                    backoff;    /* watch: before the next try */
+    unsigned                      busy:1;     /* lookup: no outcome yet */
+    unsigned                      connected:1;
+} ngx_http_stripe_sync_sentinel_link_t;
 
 
 /*
  * One Redis server as configured; the per-worker connection state lives
  * here too, since each worker has its own copy of the configuration.
  */
-typedef struct {
+struct ngx_http_stripe_sync_redis_s {
     ngx_str_t                     name;       /* as written, for logs */
     ngx_str_t                     host;       /* resolved, NUL-terminated */
     ngx_int_t                     port;
     ngx_str_t                     unix_path;  /* NUL-terminated */
-    ngx_str_t                     password;
+    ngx_str_t                     password;   /* in the secret memory */
+    ngx_str_t                     auth;       /* "AUTH <password>" in RESP,
+                                                 in the secret memory */
     ngx_int_t                     db;
 
     redisAsyncContext            *ac;
@@ -88,7 +120,43 @@ typedef struct {
     ngx_log_t                    *log;
     unsigned                      connected:1;
     unsigned                      exiting:1;
-} ngx_http_stripe_sync_redis_t;
+    unsigned                      auth_queued:1;  /* AUTH in hiredis's
+                                                     output buffer */
+
+    /* stripe_sync_redis_sentinel: host and port are looked up, not set */
+    ngx_array_t                  *sentinels;  /* NULL, or of
+                                                 ..._sentinel_t */
+    ngx_str_t                     master;     /* the name sentinels know */
+    ngx_str_t                     sentinel_auth;  /* AUTH in RESP, in the
+                                                     secret memory */
+    ngx_http_stripe_sync_sentinel_link_t  *lookup;
+    ngx_http_stripe_sync_sentinel_link_t  *watch;
+    ngx_uint_t                    next_sentinel;
+    ngx_uint_t                    tries;      /* sentinels asked in a row */
+    u_char                        addr[NGX_SOCKADDR_STRLEN + 1];
+    u_char                        last[NGX_SOCKADDR_STRLEN + 1];
+    /* stripe_sync_redis_wait_replicas: one WAIT in flight per connection
+       covers every script answered before it was sent */
+    ngx_http_stripe_sync_op_t    *wait_batch;  /* ops the WAIT covers */
+    ngx_http_stripe_sync_op_t    *wait_next;   /* ops for the next WAIT */
+    ngx_http_stripe_sync_op_t    *wait_last;   /* the tail of wait_next */
+    unsigned                      wait_sent:1;
+
+    unsigned                      found:1;    /* host, port just looked up */
+    unsigned                      primary:1;  /* ROLE answered "master" */
+    unsigned                      lookup_failed:1;  /* logged once */
+};
+
+
+/*
+ * Memory for secrets (webhook secrets, the Redis password): mmap()ed,
+ * excluded from core dumps (MADV_DONTDUMP) and locked in RAM when allowed;
+ * unmapped with the cycle's pool.
+ */
+typedef struct {
+    u_char                       *pos;
+    u_char                       *end;
+} ngx_http_stripe_sync_secret_mem_t;
 
 
 typedef struct {
@@ -97,6 +165,7 @@ typedef struct {
     ngx_http_stripe_sync_counters_t  *counters;
     ngx_str_t                     script;
     u_char                        script_sha[41];
+    ngx_http_stripe_sync_secret_mem_t  secret_mem;
 } ngx_http_stripe_sync_main_conf_t;
 
 
@@ -110,6 +179,15 @@ typedef struct {
     ngx_int_t                     redis_db;
     ngx_msec_t                    redis_timeout;
     ngx_str_t                     prefix;
+
+    /* stripe_sync_redis_sentinel, the other way to name a Redis */
+    ngx_array_t                  *redis_sentinels;  /* ..._sentinel_t */
+    ngx_str_t                     redis_master;
+    ngx_str_t                     redis_sentinel_password;
+
+    /* stripe_sync_redis_wait_replicas: WAIT after the script */
+    ngx_int_t                     wait_replicas;
+    ngx_msec_t                    wait_timeout;
 
     ngx_array_t                  *secrets;    /* ngx_str_t */
     stripe_sig_secret            *sig_secrets;
@@ -127,6 +205,7 @@ typedef struct {
     ngx_str_t                     key_customers;
     ngx_str_t                     key_stats;
     ngx_str_t                     key_once;
+    ngx_str_t                     key_order;
     ngx_str_t                     ttl;
 } ngx_http_stripe_sync_loc_conf_t;
 
@@ -135,14 +214,15 @@ typedef struct {
 
 
 /* a Redis command in flight for a request; outlives the request if need be */
-typedef struct ngx_http_stripe_sync_op_s  ngx_http_stripe_sync_op_t;
-
 struct ngx_http_stripe_sync_op_s {
     ngx_http_request_t           *request;    /* NULL once answered or gone */
     ngx_http_stripe_sync_redis_t *redis;
     ngx_event_t                   timer;
     unsigned                      eval:1;     /* resent as EVAL (NOSCRIPT) */
-    ngx_http_stripe_sync_op_t    *next;       /* free list */
+    long long                     script_reply;  /* kept for WAIT's */
+    ngx_int_t                     wait_replicas;
+    ngx_msec_t                    wait_timeout;
+    ngx_http_stripe_sync_op_t    *next;       /* free list, WAIT batch */
 };
 
 
@@ -171,6 +251,8 @@ ngx_int_t ngx_http_stripe_sync_handler(ngx_http_request_t *r);
 void ngx_http_stripe_sync_redis_reply(ngx_http_request_t *r,
     redisReply *reply);
 void ngx_http_stripe_sync_redis_timeout(ngx_http_request_t *r);
+void ngx_http_stripe_sync_redis_unreplicated(ngx_http_request_t *r,
+    long long acked);
 
 /* redis */
 ngx_int_t ngx_http_stripe_sync_redis_connect(
@@ -181,6 +263,18 @@ ngx_int_t ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
     ngx_msec_t timeout);
 void ngx_http_stripe_sync_redis_detach(ngx_http_stripe_sync_ctx_t *ctx);
 void ngx_http_stripe_sync_redis_free_ops(void);
+void ngx_http_stripe_sync_redis_arm(ngx_http_stripe_sync_redis_t *redis,
+    ngx_msec_t delay);
+void ngx_http_stripe_sync_redis_schedule(ngx_http_stripe_sync_redis_t *redis);
+
+/* sentinel */
+void ngx_http_stripe_sync_sentinel_lookup(ngx_http_stripe_sync_redis_t *redis);
+void ngx_http_stripe_sync_sentinel_watch(ngx_http_stripe_sync_redis_t *redis);
+void ngx_http_stripe_sync_sentinel_close(ngx_http_stripe_sync_redis_t *redis);
+void ngx_http_stripe_sync_sentinel_role(redisAsyncContext *ac, void *r,
+    void *privdata);
+void ngx_http_stripe_sync_sentinel_demoted(
+    ngx_http_stripe_sync_redis_t *redis, const char *why);
 
 /* status */
 ngx_int_t ngx_http_stripe_sync_status_init_zone(ngx_conf_t *cf);
@@ -194,6 +288,10 @@ void ngx_http_stripe_sync_count_redis(ngx_uint_t what, ngx_int_t delta);
 #define NGX_HTTP_STRIPE_SYNC_REDIS_ERROR       0
 #define NGX_HTTP_STRIPE_SYNC_REDIS_TIMEOUT     1
 #define NGX_HTTP_STRIPE_SYNC_REDIS_CONNECTION  2
+#define NGX_HTTP_STRIPE_SYNC_SENTINEL_LOOKUP   3
+#define NGX_HTTP_STRIPE_SYNC_SENTINEL_ERROR    4
+#define NGX_HTTP_STRIPE_SYNC_SENTINEL_FAILOVER 5
+#define NGX_HTTP_STRIPE_SYNC_REDIS_UNREPLICATED  6
 
 
 #endif /* _NGX_HTTP_STRIPE_SYNC_MODULE_H_INCLUDED_ */

@@ -5,7 +5,10 @@
  * hiredis's async API on nginx's event loop: one connection per worker per
  * Redis, every request pipelined on it, reconnects from a timer with
  * backoff, a timer per request so no request waits longer than the
- * configured timeout.
+ * configured timeout. Behind Sentinel the address comes from
+ * ngx_http_stripe_sync_sentinel.c before each connect, and ROLE must say
+ * "master" before requests are sent. With stripe_sync_redis_wait_replicas
+ * a WAIT follows the scripts, one in flight per connection.
  */
 
 
@@ -19,6 +22,10 @@
 #define NGX_HTTP_STRIPE_SYNC_BACKOFF_MIN  100
 #define NGX_HTTP_STRIPE_SYNC_BACKOFF_MAX  5000
 #define NGX_HTTP_STRIPE_SYNC_CONNECT_TIMEOUT  3000
+#define NGX_HTTP_STRIPE_SYNC_SENTINEL_BACKOFF_MAX  1000
+
+/* hiredis's output buffer while it holds AUTH: never grown (see connect) */
+#define NGX_HTTP_STRIPE_SYNC_AUTH_ROOM  65536
 
 
 static void ngx_http_stripe_sync_redis_add_read(void *data);
@@ -35,14 +42,20 @@ static void ngx_http_stripe_sync_redis_disconnected(
     const redisAsyncContext *ac, int status);
 static void ngx_http_stripe_sync_redis_setup_reply(redisAsyncContext *ac,
     void *r, void *privdata);
-static void ngx_http_stripe_sync_redis_schedule(
+static ngx_int_t ngx_http_stripe_sync_redis_write_auth(
     ngx_http_stripe_sync_redis_t *redis);
-static void ngx_http_stripe_sync_redis_arm(
-    ngx_http_stripe_sync_redis_t *redis, ngx_msec_t delay);
 static void ngx_http_stripe_sync_redis_timer(ngx_event_t *ev);
 
 static void ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac,
     void *r, void *privdata);
+static ngx_int_t ngx_http_stripe_sync_redis_wait(redisAsyncContext *ac,
+    ngx_http_stripe_sync_op_t *op, redisReply *reply);
+static void ngx_http_stripe_sync_redis_wait_send(
+    ngx_http_stripe_sync_redis_t *redis, redisAsyncContext *ac);
+static void ngx_http_stripe_sync_redis_wait_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_stripe_sync_redis_wait_answer(
+    ngx_http_stripe_sync_op_t *op, redisReply *reply);
 static void ngx_http_stripe_sync_redis_op_timeout(ngx_event_t *ev);
 static ngx_http_stripe_sync_op_t *ngx_http_stripe_sync_op_get(void);
 static void ngx_http_stripe_sync_op_free(ngx_http_stripe_sync_op_t *op);
@@ -55,9 +68,22 @@ static ngx_http_stripe_sync_op_t  *ngx_http_stripe_sync_free_ops;
 ngx_int_t
 ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
 {
+    sds                 obuf;
     u_char              db[NGX_INT_T_LEN + 1];
     redisAsyncContext  *ac;
     ngx_connection_t   *c;
+
+    if (redis->sentinels) {
+        if (!redis->found) {
+            /* asks the sentinels; comes back here from the timer */
+            ngx_http_stripe_sync_sentinel_lookup(redis);
+            return NGX_OK;
+        }
+
+        /* every later connect asks again: the primary may have moved */
+        redis->found = 0;
+        redis->primary = 0;
+    }
 
     if (redis->unix_path.len) {
         ac = redisAsyncConnectUnix((char *) redis->unix_path.data);
@@ -101,6 +127,7 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
     redis->ac = ac;
     redis->conn = c;
     redis->connected = 0;
+    redis->auth_queued = 0;
 
     ac->data = redis;
     ac->ev.data = redis;
@@ -116,16 +143,41 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
 
     /* queued now, sent first once connected: requests pipeline behind */
 
-    if (redis->password.len) {
-        redisAsyncCommand(ac, ngx_http_stripe_sync_redis_setup_reply,
-                          "AUTH", "AUTH %b", redis->password.data,
-                          redis->password.len);
+    if (redis->auth.len) {
+        /*
+         * The password must not be left in freed memory, where core dumps
+         * would find it: the command was formatted at configuration time
+         * in the secret memory, hiredis copies it only into its output
+         * buffer, which gets room enough first so that no realloc() leaves
+         * a copy behind, and the connect callback writes it and wipes it.
+         */
+        obuf = sdsMakeRoomFor(ac->c.obuf, NGX_HTTP_STRIPE_SYNC_AUTH_ROOM);
+        if (obuf == NULL) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "stripe_sync: out of memory for Redis \"%V\"",
+                          &redis->name);
+            redisAsyncFree(ac);
+            return NGX_ERROR;
+        }
+
+        ac->c.obuf = obuf;
+
+        redisAsyncFormattedCommand(ac, ngx_http_stripe_sync_redis_setup_reply,
+                                   "AUTH", (char *) redis->auth.data,
+                                   redis->auth.len);
+        redis->auth_queued = 1;
     }
 
     if (redis->db) {
         ngx_sprintf(db, "%i%Z", redis->db);
         redisAsyncCommand(ac, ngx_http_stripe_sync_redis_setup_reply,
                           "SELECT", "SELECT %s", db);
+    }
+
+    if (redis->sentinels) {
+        /* no request is sent before this says "master" */
+        redisAsyncCommand(ac, ngx_http_stripe_sync_sentinel_role, NULL,
+                          "ROLE");
     }
 
     /* a silent peer must not keep the connect, and requests, pending */
@@ -142,6 +194,10 @@ ngx_http_stripe_sync_redis_close(ngx_http_stripe_sync_redis_t *redis)
 
     if (redis->timer.timer_set) {
         ngx_del_timer(&redis->timer);
+    }
+
+    if (redis->sentinels) {
+        ngx_http_stripe_sync_sentinel_close(redis);
     }
 
     if (redis->ac) {
@@ -182,22 +238,90 @@ ngx_http_stripe_sync_redis_connected(const redisAsyncContext *ac, int status)
 
         /* hiredis frees the context after this callback returns */
         redis->ac = NULL;
+        redis->auth_queued = 0;
         ngx_http_stripe_sync_redis_schedule(redis);
+        return;
+    }
+
+    if (redis->auth_queued
+        && ngx_http_stripe_sync_redis_write_auth(redis) != NGX_OK)
+    {
+        /* hiredis sees the socket closed and disconnects */
         return;
     }
 
     ngx_log_error(NGX_LOG_INFO, redis->log, 0,
                   "stripe_sync: connected to Redis \"%V\"", &redis->name);
 
+    redis->connected = 1;
+    ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_REDIS_CONNECTION, 1);
+
+    if (redis->sentinels) {
+        /* the timer bounds the wait for ROLE, which ends it */
+        return;
+    }
+
     if (redis->timer.timer_set) {
         ngx_del_timer(&redis->timer);
     }
 
-    redis->connected = 1;
     redis->backoff = 0;
-    ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_REDIS_CONNECTION, 1);
 }
 
+
+/*
+ * Called as soon as the socket is connected, before hiredis writes: writes
+ * its output buffer, AUTH first, and wipes what was written. hiredis would
+ * free() the buffer without wiping it.
+ */
+
+static ngx_int_t
+ngx_http_stripe_sync_redis_write_auth(ngx_http_stripe_sync_redis_t *redis)
+{
+    sds            buf;
+    size_t         len, left;
+    ssize_t        n;
+    ngx_err_t      err;
+    redisContext  *c;
+
+    redis->auth_queued = 0;
+
+    c = &redis->ac->c;
+    buf = c->obuf;
+    len = sdslen(buf);
+
+    do {
+        n = write(c->fd, buf, len);
+        err = ngx_errno;
+    } while (n == -1 && err == NGX_EINTR);
+
+    if (n < (ssize_t) redis->auth.len) {
+        /* a fresh socket takes a few hundred bytes: this cannot happen */
+        ngx_explicit_memzero(buf, len);
+        sdsclear(buf);
+        (void) shutdown(c->fd, SHUT_RDWR);
+
+        ngx_log_error(NGX_LOG_ERR, redis->log, n == -1 ? err : 0,
+                      "stripe_sync: cannot send AUTH to Redis \"%V\"",
+                      &redis->name);
+        ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_REDIS_ERROR, 1);
+        return NGX_ERROR;
+    }
+
+    ngx_explicit_memzero(buf, n);
+
+    if ((size_t) n == len) {
+        sdsclear(buf);
+        return NGX_OK;
+    }
+
+    /* the rest (requests only) moves to the start, for hiredis to send */
+    sdsrange(buf, (int) n, -1);
+    left = sdslen(buf);
+    ngx_explicit_memzero(buf + left, len - left);
+
+    return NGX_OK;
+}
 
 static void
 ngx_http_stripe_sync_redis_disconnected(const redisAsyncContext *ac,
@@ -212,6 +336,8 @@ ngx_http_stripe_sync_redis_disconnected(const redisAsyncContext *ac,
     }
 
     redis->ac = NULL;
+    redis->auth_queued = 0;
+    redis->primary = 0;
 
     if (redis->exiting) {
         return;
@@ -228,7 +354,7 @@ ngx_http_stripe_sync_redis_disconnected(const redisAsyncContext *ac,
 }
 
 
-static void
+void
 ngx_http_stripe_sync_redis_schedule(ngx_http_stripe_sync_redis_t *redis)
 {
     if (redis->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
@@ -239,8 +365,11 @@ ngx_http_stripe_sync_redis_schedule(ngx_http_stripe_sync_redis_t *redis)
         redis->backoff = NGX_HTTP_STRIPE_SYNC_BACKOFF_MIN;
 
     } else {
+        /* behind Sentinel a retry is one lookup: the new primary is near */
         redis->backoff = ngx_min(redis->backoff * 2,
-                                 NGX_HTTP_STRIPE_SYNC_BACKOFF_MAX);
+                                 (redis->sentinels
+                                  ? NGX_HTTP_STRIPE_SYNC_SENTINEL_BACKOFF_MAX
+                                  : NGX_HTTP_STRIPE_SYNC_BACKOFF_MAX));
     }
 
     ngx_http_stripe_sync_redis_arm(redis, redis->backoff);
@@ -252,7 +381,7 @@ ngx_http_stripe_sync_redis_schedule(ngx_http_stripe_sync_redis_t *redis)
  * disconnected it is the backoff before the next attempt.
  */
 
-static void
+void
 ngx_http_stripe_sync_redis_arm(ngx_http_stripe_sync_redis_t *redis,
     ngx_msec_t delay)
 {
@@ -287,7 +416,7 @@ ngx_http_stripe_sync_redis_timer(ngx_event_t *ev)
         return;
     }
 
-    if (redis->connected) {
+    if (redis->connected && (redis->sentinels == NULL || redis->primary)) {
         return;
     }
 
@@ -447,10 +576,29 @@ ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
     ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_redis_t *redis,
     ngx_msec_t timeout)
 {
+    int                         i;
+    size_t                      len;
     ngx_http_stripe_sync_op_t  *op;
 
     if (redis->ac == NULL) {
         return NGX_DECLINED;
+    }
+
+    if (redis->sentinels && !redis->primary) {
+        /* never a write before ROLE said "master" */
+        return NGX_DECLINED;
+    }
+
+    if (redis->auth_queued) {
+        /* an upper bound of the command in RESP: the buffer must not grow */
+        len = 32;
+        for (i = 0; i < ctx->argc; i++) {
+            len += ctx->argvlen[i] + 32;
+        }
+
+        if (sdsavail(redis->ac->c.obuf) < len) {
+            return NGX_DECLINED;
+        }
     }
 
     op = ngx_http_stripe_sync_op_get();
@@ -531,6 +679,24 @@ ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac, void *r,
 
     ctx = ngx_http_get_module_ctx(req, ngx_http_stripe_sync_module);
 
+    /* a replica, or a primary demoted since ROLE: find the primary again */
+    if (reply != NULL
+        && reply->type == REDIS_REPLY_ERROR
+        && op->redis->sentinels
+        && ngx_strncmp(reply->str, "READONLY", 8) == 0)
+    {
+        ngx_http_stripe_sync_sentinel_demoted(op->redis, reply->str);
+    }
+
+    /* replicated before it is acknowledged (also a duplicate's: its
+       counter is written after the first copy's effects) */
+    if (reply != NULL
+        && reply->type == REDIS_REPLY_INTEGER
+        && ngx_http_stripe_sync_redis_wait(ac, op, reply) == NGX_OK)
+    {
+        return;
+    }
+
     /* the script was flushed from Redis: send it whole, once */
     if (reply != NULL
         && reply->type == REDIS_REPLY_ERROR
@@ -561,6 +727,202 @@ ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac, void *r,
     ngx_http_stripe_sync_op_free(op);
 
     ngx_http_stripe_sync_redis_reply(req, reply);
+}
+
+
+/*
+ * stripe_sync_redis_wait_replicas. WAIT blocks the connection it is sent
+ * on, and answers for everything written on it before: so there is one
+ * WAIT in flight per connection, covering every script answered before it
+ * was sent, and the scripts answered meanwhile wait for the next one (a
+ * group commit). NGX_DECLINED: not configured, the caller answers; NGX_OK:
+ * the op waits for a WAIT, or was answered 503.
+ */
+
+static ngx_int_t
+ngx_http_stripe_sync_redis_wait(redisAsyncContext *ac,
+    ngx_http_stripe_sync_op_t *op, redisReply *reply)
+{
+    ngx_http_request_t               *req;
+    ngx_http_stripe_sync_ctx_t       *ctx;
+    ngx_http_stripe_sync_redis_t     *redis;
+    ngx_http_stripe_sync_loc_conf_t  *sscf;
+
+    req = op->request;
+    redis = op->redis;
+    sscf = ngx_http_get_module_loc_conf(req, ngx_http_stripe_sync_module);
+
+    if (sscf->wait_replicas <= 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)) {
+        /* stored, but whether a replica has it is unknown: not confirmed */
+        ctx = ngx_http_get_module_ctx(req, ngx_http_stripe_sync_module);
+        ngx_http_stripe_sync_redis_detach(ctx);
+        ngx_http_stripe_sync_op_free(op);
+
+        ngx_http_stripe_sync_redis_unreplicated(req, -1);
+        return NGX_OK;
+    }
+
+    op->script_reply = reply->integer;
+    op->wait_replicas = sscf->wait_replicas;
+    op->wait_timeout = sscf->wait_timeout;
+    op->next = NULL;
+
+    if (redis->wait_next) {
+        redis->wait_last->next = op;
+
+    } else {
+        redis->wait_next = op;
+    }
+
+    redis->wait_last = op;
+
+    if (!redis->wait_sent) {
+        ngx_http_stripe_sync_redis_wait_send(redis, ac);
+    }
+
+    return NGX_OK;
+}
+
+
+/* WAIT for the ops of wait_next: the most replicas any of them needs, the
+   shortest time any of them allows */
+
+static void
+ngx_http_stripe_sync_redis_wait_send(ngx_http_stripe_sync_redis_t *redis,
+    redisAsyncContext *ac)
+{
+    u_char                      num[NGX_INT_T_LEN], ms[NGX_INT_T_LEN];
+    size_t                      argvlen[3];
+    ngx_int_t                   n;
+    ngx_msec_t                  t;
+    const char                 *argv[3];
+    ngx_http_stripe_sync_op_t  *op;
+
+    n = 0;
+    t = NGX_MAX_INT32_VALUE;
+
+    for (op = redis->wait_next; op; op = op->next) {
+        n = ngx_max(n, op->wait_replicas);
+        t = ngx_min(t, op->wait_timeout);
+    }
+
+    argv[0] = "WAIT";
+    argvlen[0] = 4;
+    argv[1] = (const char *) num;
+    argvlen[1] = ngx_sprintf(num, "%i", n) - num;
+    argv[2] = (const char *) ms;
+    argvlen[2] = ngx_sprintf(ms, "%M", t) - ms;
+
+    redis->wait_batch = redis->wait_next;
+    redis->wait_next = NULL;
+    redis->wait_last = NULL;
+    redis->wait_sent = 1;
+
+    if (redisAsyncCommandArgv(ac, ngx_http_stripe_sync_redis_wait_reply,
+                              redis, 3, argv, argvlen)
+        != REDIS_OK)
+    {
+        /* not sent: answered as if the connection was lost */
+        ngx_http_stripe_sync_redis_wait_reply(ac, NULL, redis);
+    }
+}
+
+
+static void
+ngx_http_stripe_sync_redis_wait_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                    *reply = r;
+    ngx_http_stripe_sync_op_t     *op, *next;
+    ngx_http_stripe_sync_redis_t  *redis = privdata;
+
+    op = redis->wait_batch;
+
+    redis->wait_batch = NULL;
+    redis->wait_sent = 0;
+
+    for ( /* void */ ; op; op = next) {
+        next = op->next;
+        ngx_http_stripe_sync_redis_wait_answer(op, reply);
+    }
+
+    if (redis->wait_next == NULL) {
+        return;
+    }
+
+    if (reply != NULL && !(ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        ngx_http_stripe_sync_redis_wait_send(redis, ac);
+        return;
+    }
+
+    /* the connection is going: no WAIT will cover these */
+    op = redis->wait_next;
+
+    redis->wait_next = NULL;
+    redis->wait_last = NULL;
+
+    for ( /* void */ ; op; op = next) {
+        next = op->next;
+        ngx_http_stripe_sync_redis_wait_answer(op, NULL);
+    }
+}
+
+
+/* one request of a WAIT's batch: its script's answer, or 503 */
+
+static void
+ngx_http_stripe_sync_redis_wait_answer(ngx_http_stripe_sync_op_t *op,
+    redisReply *reply)
+{
+    long long                    script_reply;
+    ngx_int_t                    wanted;
+    redisReply                   done;
+    ngx_http_request_t          *req;
+    ngx_http_stripe_sync_ctx_t  *ctx;
+
+    req = op->request;
+    script_reply = op->script_reply;
+    wanted = op->wait_replicas;
+
+    if (req == NULL || op->redis->exiting) {
+        /* timed out or gone already; or the worker is going away */
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+
+        ngx_http_stripe_sync_op_free(op);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(req, ngx_http_stripe_sync_module);
+
+    ngx_http_stripe_sync_redis_detach(ctx);
+    ngx_http_stripe_sync_op_free(op);
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        /* lost connection, or refused: 503 as for the script */
+        ngx_http_stripe_sync_redis_reply(req, reply);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < wanted) {
+        ngx_http_stripe_sync_redis_unreplicated(req,
+                           reply->type == REDIS_REPLY_INTEGER
+                           ? reply->integer : -1);
+        return;
+    }
+
+    /* the script's own answer, now that enough replicas have it */
+    ngx_memzero(&done, sizeof(redisReply));
+    done.type = REDIS_REPLY_INTEGER;
+    done.integer = script_reply;
+
+    ngx_http_stripe_sync_redis_reply(req, &done);
 }
 
 

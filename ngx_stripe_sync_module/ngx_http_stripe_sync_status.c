@@ -182,6 +182,22 @@ ngx_http_stripe_sync_count_redis(ngx_uint_t what, ngx_int_t delta)
         (void) ngx_atomic_fetch_add(&cnt->redis_timeouts, delta);
         break;
 
+    case NGX_HTTP_STRIPE_SYNC_SENTINEL_LOOKUP:
+        (void) ngx_atomic_fetch_add(&cnt->sentinel_lookups, delta);
+        break;
+
+    case NGX_HTTP_STRIPE_SYNC_SENTINEL_ERROR:
+        (void) ngx_atomic_fetch_add(&cnt->sentinel_errors, delta);
+        break;
+
+    case NGX_HTTP_STRIPE_SYNC_SENTINEL_FAILOVER:
+        (void) ngx_atomic_fetch_add(&cnt->sentinel_failovers, delta);
+        break;
+
+    case NGX_HTTP_STRIPE_SYNC_REDIS_UNREPLICATED:
+        (void) ngx_atomic_fetch_add(&cnt->redis_unreplicated, delta);
+        break;
+
     default: /* NGX_HTTP_STRIPE_SYNC_REDIS_CONNECTION */
         (void) ngx_atomic_fetch_add(&cnt->redis_connections, delta);
         break;
@@ -257,6 +273,26 @@ ngx_http_stripe_sync_status_handler(ngx_http_request_t *r)
             "# TYPE stripe_sync_redis_connections gauge\n"
             "stripe_sync_redis_connections %uA\n",
             cnt->redis_errors, cnt->redis_timeouts, cnt->redis_connections);
+
+    p = ngx_slprintf(p, last,
+            "# HELP stripe_sync_redis_unreplicated_total Requests answered "
+            "503 because too few replicas confirmed in time.\n"
+            "# TYPE stripe_sync_redis_unreplicated_total counter\n"
+            "stripe_sync_redis_unreplicated_total %uA\n"
+            "# HELP stripe_sync_sentinel_lookups_total Primaries found by "
+            "asking a sentinel, per worker.\n"
+            "# TYPE stripe_sync_sentinel_lookups_total counter\n"
+            "stripe_sync_sentinel_lookups_total %uA\n"
+            "# HELP stripe_sync_sentinel_errors_total Sentinels that could "
+            "not be reached or did not know the primary.\n"
+            "# TYPE stripe_sync_sentinel_errors_total counter\n"
+            "stripe_sync_sentinel_errors_total %uA\n"
+            "# HELP stripe_sync_sentinel_failovers_total Times a worker "
+            "found the primary at a new address.\n"
+            "# TYPE stripe_sync_sentinel_failovers_total counter\n"
+            "stripe_sync_sentinel_failovers_total %uA\n",
+            cnt->redis_unreplicated, cnt->sentinel_lookups,
+            cnt->sentinel_errors, cnt->sentinel_failovers);
 
     p = ngx_slprintf(p, last,
             "# HELP stripe_sync_request_duration_seconds Time from the "

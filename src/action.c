@@ -1634,6 +1634,16 @@ normalize(const char *body, size_t len, json_arena *work, json_arena *out, actio
         }
     }
 
+    /* the consumer's key (job.h): the record's customer id, else email */
+    a->order_key = a->customer_id;
+
+    if (a->order_key == NULL && f->email.s != NULL) {
+        a->order_key = json_arena_strndup(out, f->email.s, f->email.len);
+        if (a->order_key == NULL) {
+            return invalid(a, "out of memory");
+        }
+    }
+
     /* the customer map is keyed by id: an email alone has no place */
     if (f->customer_id.s != NULL && f->email.s != NULL) {
         a->customer_json = encode_customer(out, f);
@@ -1676,6 +1686,7 @@ action_from_event(const char *body, size_t len, action *a)
         a->customer_id = NULL;
         a->customer_json = NULL;
         a->once_key = NULL;
+        a->order_key = NULL;
     }
 
     a->mem = out.head;

@@ -37,6 +37,9 @@ typedef struct {
                                    NULL unless an email is known */
     char        *once_key;      /* fact-level dedupe key, "purchase:in_1";
                                    NULL when the action is not once-only */
+    const char  *order_key;     /* whose jobs run one at a time, in order:
+                                   the record's customer id, else its
+                                   email; NULL when it has neither */
 
     char        *record;        /* the record, JSON schema v1 */
     size_t       record_len;

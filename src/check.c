@@ -318,11 +318,11 @@ check_redis(const ss_config *c, FILE *out)
     store_set_quiet(s, 1);
     failed = !store_ready(s, 0) || store_ping(s) != 0;
 
+    /* behind Sentinel: the primary's name and where it was found */
     if (failed) {
-        fprintf(out, "FAIL redis %s: %s\n", c->redis ? c->redis : "",
-                store_error(s));
+        fprintf(out, "FAIL redis %s: %s\n", store_address(s), store_error(s));
     } else {
-        fprintf(out, "ok   redis %s\n", c->redis ? c->redis : "");
+        fprintf(out, "ok   redis %s\n", store_address(s));
     }
 
     store_free(s);

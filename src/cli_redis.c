@@ -11,10 +11,17 @@
 
 #include "cli_redis.h"
 #include "config.h"
+#include "sentinel.h"
 
 
 #define CLI_REDIS_CONNECT_TIMEOUT_S  5
 #define CLI_REDIS_COMMAND_TIMEOUT_S  10
+#define CLI_REDIS_SENTINEL_TIMEOUT_MS  2000   /* per sentinel asked */
+
+
+static int cli_redis_connect(cli_redis *r, char *err, size_t errlen);
+static redisReply *cli_redis_command_once(cli_redis *r, int argc,
+    const char **argv, const size_t *lens);
 
 
 int
@@ -85,12 +92,7 @@ cli_redis_free(cli_redis *r)
 cli_redis *
 cli_redis_open(const char *path, ss_config *c, char *err, size_t errlen)
 {
-    struct timeval   tv;
-    cli_redis       *r;
-    redisReply      *rep;
-    const char      *addr, *argv[2];
-    char             host[256], unix_path[256], db[16];
-    int              port;
+    cli_redis  *r;
 
     memset(c, 0, sizeof(*c));
 
@@ -105,17 +107,63 @@ cli_redis_open(const char *path, ss_config *c, char *err, size_t errlen)
         return NULL;
     }
 
-    addr = c->redis != NULL ? c->redis : "127.0.0.1:6379";
-    snprintf(r->addr, sizeof(r->addr), "%s", addr);
+    r->conf = c;
     snprintf(r->prefix, sizeof(r->prefix), "%s",
              c->prefix != NULL ? c->prefix : "stripe_sync");
 
-    if (cli_redis_parse_addr(addr, host, sizeof(host), &port, unix_path,
-                             sizeof(unix_path)) != 0)
-    {
-        snprintf(err, errlen, "redis address \"%s\" is not host:port or "
-                 "unix:/path", addr);
-        goto failed;
+    if (cli_redis_connect(r, err, errlen) != 0) {
+        cli_redis_free(r);
+        config_free(c);
+        return NULL;
+    }
+
+    return r;
+}
+
+
+/*
+ * Connects to the configured Redis, or to the primary the sentinels name
+ * (checked with ROLE), then AUTH and SELECT. 0, or -1 with err set.
+ */
+static int
+cli_redis_connect(cli_redis *r, char *err, size_t errlen)
+{
+    struct timeval    tv;
+    redisReply       *rep;
+    const ss_config  *c;
+    const char       *addr, *argv[2];
+    char              host[256], unix_path[256], db[16], why[256];
+    int               port;
+
+    c = r->conf;
+
+    if (c->redis_sentinels.n > 0) {
+        unix_path[0] = '\0';
+
+        if (sentinel_primary(&c->redis_sentinels, c->redis_sentinel_name,
+                             c->redis_sentinel_password,
+                             CLI_REDIS_SENTINEL_TIMEOUT_MS, &r->next_sentinel,
+                             host, sizeof(host), &port, why, sizeof(why))
+            != 0)
+        {
+            snprintf(err, errlen, "redis: %s", why);
+            return -1;
+        }
+
+        snprintf(r->addr, sizeof(r->addr), "%.100s@%.120s:%d",
+                 c->redis_sentinel_name, host, port);
+
+    } else {
+        addr = c->redis != NULL ? c->redis : "127.0.0.1:6379";
+        snprintf(r->addr, sizeof(r->addr), "%s", addr);
+
+        if (cli_redis_parse_addr(addr, host, sizeof(host), &port, unix_path,
+                                 sizeof(unix_path)) != 0)
+        {
+            snprintf(err, errlen, "redis address \"%s\" is not host:port "
+                     "or unix:/path", addr);
+            return -1;
+        }
     }
 
     tv.tv_sec = CLI_REDIS_CONNECT_TIMEOUT_S;
@@ -125,7 +173,7 @@ cli_redis_open(const char *path, ss_config *c, char *err, size_t errlen)
                         : redisConnectWithTimeout(host, port, tv);
 
     if (r->c == NULL || r->c->err) {
-        snprintf(err, errlen, "redis %s: %s", addr,
+        snprintf(err, errlen, "redis %s: %s", r->addr,
                  r->c != NULL ? r->c->errstr : "out of memory");
         goto failed;
     }
@@ -134,14 +182,14 @@ cli_redis_open(const char *path, ss_config *c, char *err, size_t errlen)
 
     if (redisSetTimeout(r->c, tv) != REDIS_OK) {
         snprintf(err, errlen, "redis %s: cannot set the command timeout",
-                 addr);
+                 r->addr);
         goto failed;
     }
 
     if (c->redis_password != NULL) {
         argv[0] = "AUTH";
         argv[1] = c->redis_password;
-        rep = cli_redis_command(r, 2, argv, NULL);
+        rep = cli_redis_command_once(r, 2, argv, NULL);
         if (rep == NULL) {
             snprintf(err, errlen, "%s (AUTH)", r->err);
             goto failed;
@@ -153,7 +201,7 @@ cli_redis_open(const char *path, ss_config *c, char *err, size_t errlen)
         snprintf(db, sizeof(db), "%d", c->redis_db);
         argv[0] = "SELECT";
         argv[1] = db;
-        rep = cli_redis_command(r, 2, argv, NULL);
+        rep = cli_redis_command_once(r, 2, argv, NULL);
         if (rep == NULL) {
             snprintf(err, errlen, "%s (SELECT %s)", r->err, db);
             goto failed;
@@ -161,14 +209,24 @@ cli_redis_open(const char *path, ss_config *c, char *err, size_t errlen)
         freeReplyObject(rep);
     }
 
-    return r;
+    /* a sentinel in a minority may name an old primary */
+    if (c->redis_sentinels.n > 0
+        && sentinel_check_role(r->c, why, sizeof(why)) != 1)
+    {
+        snprintf(err, errlen, "redis %s: %s", r->addr, why);
+        goto failed;
+    }
+
+    return 0;
 
 failed:
 
-    cli_redis_free(r);
-    config_free(c);
+    if (r->c != NULL) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
 
-    return NULL;
+    return -1;
 }
 
 
@@ -203,6 +261,36 @@ cli_redis_command(cli_redis *r, int argc, const char **argv,
     const size_t *lens)
 {
     redisReply  *rep;
+    char         err[512];
+
+    rep = cli_redis_command_once(r, argc, argv, lens);
+
+    /* not executed by a demoted primary: once more, on the new one */
+    if (rep == NULL && r->demoted && r->conf->redis_sentinels.n > 0) {
+        r->demoted = 0;
+
+        redisFree(r->c);
+        r->c = NULL;
+
+        if (cli_redis_connect(r, err, sizeof(err)) != 0) {
+            snprintf(r->err, sizeof(r->err), "%s", err);
+            return NULL;
+        }
+
+        rep = cli_redis_command_once(r, argc, argv, lens);
+    }
+
+    return rep;
+}
+
+
+static redisReply *
+cli_redis_command_once(cli_redis *r, int argc, const char **argv,
+    const size_t *lens)
+{
+    redisReply  *rep;
+
+    r->demoted = 0;
 
     if (r->c == NULL) {
         snprintf(r->err, sizeof(r->err), "not connected");
@@ -222,6 +310,7 @@ cli_redis_command(cli_redis *r, int argc, const char **argv,
     if (rep->type == REDIS_REPLY_ERROR) {
         snprintf(r->err, sizeof(r->err), "redis %s answered: %.200s",
                  r->addr, rep->str);
+        r->demoted = sentinel_demoted(rep->str);
         freeReplyObject(rep);
         return NULL;
     }

@@ -10,7 +10,10 @@
  *     cli_redis_close(r, &c);
  *
  * Unlike the consumer's store.h there is no reconnecting: a command that
- * cannot reach Redis says so and exits 1.
+ * cannot reach Redis says so and exits 1. Behind Sentinel (redis_sentinels
+ * in the config) the primary is looked up and checked with ROLE; a command
+ * answered READONLY (the primary was demoted) is sent once more to the
+ * primary the sentinels name then.
  */
 
 #ifndef CLI_REDIS_H
@@ -26,10 +29,14 @@
 #define CLI_REDIS_KEY_MAX   1024
 
 typedef struct {
-    redisContext  *c;
-    char           addr[256];      /* as configured, for messages */
-    char           prefix[256];
-    char           err[512];       /* never holds the password */
+    redisContext     *c;
+    char              addr[256];   /* as configured, or "<name>@host:port"
+                                      behind Sentinel; for messages */
+    char              prefix[256];
+    char              err[512];    /* never holds the password */
+    const ss_config  *conf;        /* the caller's, until close */
+    size_t            next_sentinel;
+    int               demoted;     /* the last error was READONLY */
 } cli_redis;
 
 /*

@@ -52,7 +52,9 @@ static const char *actions[] = {
 };
 
 static const char *top_keys[] = {
-    "redis", "redis_password_file", "redis_db", "prefix", "consumer_id",
+    "redis", "redis_password_file", "redis_db", "redis_sentinels",
+    "redis_sentinel_name", "redis_sentinel_password_file", "prefix",
+    "consumer_id",
     "concurrency", "heartbeat", "shutdown_grace", "stripe", "provider",
     "retry", "preset", "rules"
 };
@@ -837,6 +839,110 @@ check_redis(loader *ld, const config_setting_t *s, const char *v)
 }
 
 
+/* redis_sentinels[i]: "host:port" (sentinels speak TCP only) */
+static int
+check_sentinel(loader *ld, const config_setting_t *s, size_t i,
+    const char *v)
+{
+    const char  *colon;
+    char        *end;
+    long         port;
+
+    if (strncmp(v, "unix:", 5) == 0) {
+        return fail(ld, s, "redis_sentinels[%zu] \"%s\": sentinels are "
+                    "reached over TCP, \"host:port\"", i, v);
+    }
+
+    colon = strrchr(v, ':');
+    if (colon == NULL || colon == v) {
+        return fail(ld, s, "redis_sentinels[%zu] \"%s\" is not "
+                    "\"host:port\"", i, v);
+    }
+
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1
+        || port > 65535)
+    {
+        return fail(ld, s, "redis_sentinels[%zu] \"%s\" has no valid port "
+                    "(1 to 65535)", i, v);
+    }
+
+    return 0;
+}
+
+
+/*
+ * redis_sentinels, redis_sentinel_name, redis_sentinel_password_file: the
+ * primary is asked of Sentinel. Exclusive with redis, and each needs the
+ * other.
+ */
+static int
+load_sentinels(loader *ld, const config_setting_t *root, ss_config *c)
+{
+    config_setting_t  *s, *name;
+    size_t             i;
+
+    s = member(root, "redis_sentinels");
+    name = member(root, "redis_sentinel_name");
+
+    if (s == NULL) {
+        if (name != NULL) {
+            return fail(ld, name, "redis_sentinel_name is set, "
+                        "redis_sentinels is not: list the sentinels");
+        }
+
+        if ((name = member(root, "redis_sentinel_password_file")) != NULL) {
+            return fail(ld, name, "redis_sentinel_password_file is set, "
+                        "redis_sentinels is not: list the sentinels");
+        }
+
+        return 0;
+    }
+
+    if (member(root, "redis") != NULL) {
+        return fail(ld, s, "redis_sentinels and redis name the Redis two "
+                    "ways: keep one");
+    }
+
+    if (as_strings(ld, s, "redis_sentinels", &c->redis_sentinels) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < c->redis_sentinels.n; i++) {
+        if (check_sentinel(ld, s, i, c->redis_sentinels.v[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (name == NULL) {
+        return fail(ld, s, "redis_sentinels needs redis_sentinel_name: the "
+                    "primary's name in the sentinels' \"sentinel monitor\" "
+                    "line");
+    }
+
+    if (dup_string(ld, name, "redis_sentinel_name",
+                   &c->redis_sentinel_name) != 0)
+    {
+        return -1;
+    }
+
+    if (strpbrk(c->redis_sentinel_name, " \t\r\n") != NULL) {
+        return fail(ld, name, "redis_sentinel_name \"%s\" must not hold "
+                    "white space", c->redis_sentinel_name);
+    }
+
+    if ((s = member(root, "redis_sentinel_password_file")) != NULL
+        && as_secret(ld, s, "redis_sentinel_password_file",
+                     &c->redis_sentinel_password) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 load_top(loader *ld, const config_setting_t *root, ss_config *c)
 {
@@ -861,6 +967,10 @@ load_top(loader *ld, const config_setting_t *root, ss_config *c)
     if ((s = member(root, "redis_db")) != NULL
         && as_small_int(ld, s, "redis_db", 0, INT_MAX, &c->redis_db) != 0)
     {
+        return -1;
+    }
+
+    if (load_sentinels(ld, root, c) != 0) {
         return -1;
     }
 
@@ -1791,6 +1901,9 @@ config_free(ss_config *c)
     free(c->file);
     free(c->redis);
     secret_free(c->redis_password);
+    strings_free(&c->redis_sentinels);
+    free(c->redis_sentinel_name);
+    secret_free(c->redis_sentinel_password);
     free(c->prefix);
     free(c->consumer_id);
     secret_free(c->stripe_api_key);

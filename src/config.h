@@ -4,6 +4,10 @@
  *   redis = "127.0.0.1:6379";            # or "unix:/run/redis.sock"
  *   redis_password_file = "/etc/stripe-sync/redis.pass";
  *   redis_db = 0;
+ *   # or, behind Redis Sentinel, instead of redis:
+ *   # redis_sentinels = ["10.0.0.1:26379", "10.0.0.2:26379"];
+ *   # redis_sentinel_name = "mymaster";
+ *   # redis_sentinel_password_file = "/etc/stripe-sync/sentinel.pass";
  *   prefix = "stripe_sync";              # same as the module's
  *   concurrency = 32;                    # jobs in flight
  *   stripe = { api_key_file = "..."; api_base = "https://api.stripe.com"; };
@@ -68,6 +72,13 @@ typedef struct {
     char        *redis;            /* "host:port" or "unix:/path" */
     char        *redis_password;   /* from redis_password_file, or NULL */
     int          redis_db;
+
+    /* or the primary is asked of Redis Sentinel (instead of redis) */
+    cfg_strings  redis_sentinels;  /* "host:port" each; n == 0: not used */
+    char        *redis_sentinel_name;      /* as in "sentinel monitor" */
+    char        *redis_sentinel_password;  /* from
+                                              redis_sentinel_password_file */
+
     char        *prefix;           /* default "stripe_sync" */
     char        *consumer_id;      /* default "<hostname>:<pid>" */
     int          concurrency;      /* default 32 */

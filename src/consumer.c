@@ -6,7 +6,10 @@
  * wait in http_poll() for the network or the next timer. A job is a state
  * machine:
  *
- *   WAITING    behind an earlier job of the same customer
+ *   WAITING    behind an earlier job of the same customer held here, or
+ *              for a free slot; then its turn in the customer's order in
+ *              Redis: started, or parked there until the jobs before it
+ *              (held by other consumers, or waiting for a retry) end
  *   BEGIN      count the attempt, read the steps done and the watermark
  *   ITEMS      Checkout line items from Stripe (paged)
  *   TENURE     the subscription's start, when a rule needs it
@@ -42,6 +45,7 @@
 #include "job.h"
 #include "json_tree.h"
 #include "logging.h"
+#include "order_sweep.h"
 #include "plan.h"
 #include "provider.h"
 #include "rules.h"
@@ -124,6 +128,7 @@ struct cjob {
     size_t               raw_len;
     job                  j;
     int                  parsed;
+    char                *order_key;    /* customer id, else email; NULL */
     const char          *wm_object;    /* watermark key's id, or NULL */
 
     job_phase            phase;
@@ -168,6 +173,7 @@ struct consumer {
     token_bucket             provider_bucket;
     token_bucket             stripe_bucket;
     customer_order           order;
+    order_sweep              sweep;
 
     cjob                    *head;
     cjob                    *tail;
@@ -177,6 +183,7 @@ struct consumer {
     unsigned                 generation;   /* store's, when last handled */
     long long                next_heartbeat;
     long long                next_recovery;
+    long long                next_sweep;
     long long                next_due;
     long long                next_take;
     int                      redis_wait;   /* a job waits for Redis */
@@ -342,6 +349,7 @@ consumer_create(ss_config *c, const char *path, char *err, size_t errlen)
     }
 
     customer_order_init(&cs->order);
+    order_sweep_init(&cs->sweep);
 
     cs->path = strdup(path);
     if (cs->path == NULL) {
@@ -412,6 +420,7 @@ consumer_free(consumer *cs)
 
     store_free(cs->store);
     customer_order_free(&cs->order);
+    order_sweep_free(&cs->sweep);
     free(cs->path);
     free(cs);
 }
@@ -508,6 +517,14 @@ cjob_hold(consumer *cs, char *raw, size_t len, long long now)
     }
 
     cj->seq = customer_order_add(&cs->order, key);
+    if (cj->seq != 0 && key != NULL && key[0] != '\0') {
+        cj->order_key = strdup(key);
+        if (cj->order_key == NULL) {
+            customer_order_remove(&cs->order, cj->seq);
+            cj->seq = 0;
+        }
+    }
+
     if (cj->seq == 0) {
         logging_printf("out of memory: a taken job waits in the processing "
                        "list for the next start");
@@ -529,14 +546,14 @@ cjob_hold(consumer *cs, char *raw, size_t len, long long now)
     cs->tail = cj;
     cs->held++;
 
-    /* malformed entries need no slot: only a Redis write */
+    /* malformed entries need no slot: only a Redis write. The slot is
+       the job's while it asks for its turn (PH_WAITING), so the taking
+       stops when the slots are full */
     if (cj->phase == PH_WAITING
         && cs->running < (size_t) cs->rt->config->concurrency
         && customer_order_may_start(&cs->order, cj->seq))
     {
-        cj->phase = PH_BEGIN;
         cj->running = 1;
-        cj->started_ms = now;
         cs->running++;
     }
 }
@@ -572,6 +589,7 @@ cjob_free(consumer *cs, cjob *cj)
     stripe_api_items_free(&cj->items);
     free(cj->req.body);
     free(cj->steps);
+    free(cj->order_key);
     free(cj->raw);
     runtime_release(cs, cj->rt);
     free(cj);
@@ -1069,6 +1087,75 @@ cjob_wait_redis(consumer *cs)
 }
 
 
+/*
+ * PH_WAITING: a free slot, no earlier job of the customer held here, then
+ * the job's turn in its customer's order in Redis: it starts, or it is
+ * parked there (and leaves this consumer) until the jobs before it end.
+ */
+static run_status
+cjob_turn(consumer *cs, cjob *cj, long long now)
+{
+    char  head[200], ev[128], cu[300], hd[200];
+    int   rc;
+
+    if (cs->stopping) {
+        if (cj->running) {
+            /* not started: it stays in the processing list */
+            cj->running = 0;
+            cs->running--;
+        }
+        return RUN_WAIT;
+    }
+
+    if (!cj->running) {
+        if (cs->running >= (size_t) cj->rt->config->concurrency
+            || !customer_order_may_start(&cs->order, cj->seq))
+        {
+            return RUN_WAIT;
+        }
+
+        cj->running = 1;
+        cs->running++;
+    }
+
+    if (cj->order_key != NULL) {
+        if (!store_ready(cs->store, now)) {
+            return cjob_wait_redis(cs);
+        }
+
+        rc = store_order_claim(cs->store, cj->order_key, cj->j.id, cj->raw,
+                               cj->raw_len, head, sizeof(head));
+
+        if (rc < 0) {
+            return cjob_wait_redis(cs);
+        }
+
+        if (rc == STORE_ORDER_PARKED) {
+            logging_printf("event=%s customer=%s: waits for %s, before it in "
+                           "the customer's order: parked",
+                           log_token(cj->j.id, ev, sizeof(ev)),
+                           log_token(cj->order_key, cu, sizeof(cu)),
+                           log_token(head, hd, sizeof(hd)));
+            cjob_free(cs, cj);
+            return RUN_GONE;
+        }
+
+        if (rc == STORE_ORDER_GONE) {
+            logging_printf("event=%s was no longer in this consumer's "
+                           "processing list (recovered by another "
+                           "consumer?): left to it",
+                           log_token(cj->j.id, ev, sizeof(ev)));
+            cjob_free(cs, cj);
+            return RUN_GONE;
+        }
+    }
+
+    cj->phase = PH_BEGIN;
+    cj->started_ms = now;
+    return RUN_AGAIN;
+}
+
+
 static run_status
 cjob_begin(consumer *cs, cjob *cj, long long now)
 {
@@ -1532,25 +1619,28 @@ cjob_finish(consumer *cs, cjob *cj, long long now)
         }
 
         rc = store_job_dead(cs->store, cj->raw, cj->raw_len,
-                            cj->parsed ? cj->j.id : NULL, letter);
+                            cj->parsed ? cj->j.id : NULL, letter,
+                            cj->order_key);
         free(letter);
         break;
 
     case OUT_STALE:
         rc = store_job_done(cs->store, cj->raw, cj->raw_len, cj->j.id,
-                            "consumer_stale", NULL, -1);
+                            "consumer_stale", NULL, -1, cj->order_key);
         break;
 
     case OUT_ALREADY:
         rc = store_job_done(cs->store, cj->raw, cj->raw_len, cj->j.id,
-                            "consumer_already_done", NULL, -1);
+                            "consumer_already_done", NULL, -1,
+                            cj->order_key);
         break;
 
     default:
         /* done or skipped: the event is applied, so it moves the mark */
         wm = cj->j.created >= 0 ? cj->wm_object : NULL;
         rc = store_job_done(cs->store, cj->raw, cj->raw_len, cj->j.id,
-                            "consumer_done", wm, cj->j.created);
+                            "consumer_done", wm, cj->j.created,
+                            cj->order_key);
         break;
     }
 
@@ -1585,18 +1675,7 @@ cjob_run_once(consumer *cs, cjob *cj, long long now)
     switch (cj->phase) {
 
     case PH_WAITING:
-        if (cs->stopping
-            || cs->running >= (size_t) cj->rt->config->concurrency
-            || !customer_order_may_start(&cs->order, cj->seq))
-        {
-            return RUN_WAIT;
-        }
-
-        cj->phase = PH_BEGIN;
-        cj->running = 1;
-        cj->started_ms = now;
-        cs->running++;
-        return RUN_AGAIN;
+        return cjob_turn(cs, cj, now);
 
     case PH_BEGIN:
         return cjob_begin(cs, cj, now);
@@ -1726,6 +1805,7 @@ consumer_connected(consumer *cs, long long now)
        the other live consumers time to reconnect (their backoff is at most
        5 s) and say so before judging them dead */
     cs->next_recovery = now + 5000LL + 3 * c->heartbeat * 1000LL;
+    cs->next_sweep = cs->next_recovery;
     cs->next_due = now;
 }
 
@@ -1760,6 +1840,14 @@ consumer_timers(consumer *cs, long long now)
         && store_recover_dead(cs->store, &consumers, &jobs) == 0)
     {
         cs->next_recovery = now + 3 * c->heartbeat * 1000LL;
+    }
+
+    /* customers waiting on a job that exists nowhere (order_sweep.h) */
+    if (now >= cs->next_sweep && !cs->stopping
+        && order_sweep_run(&cs->sweep, cs->store,
+                           3 * c->heartbeat * 1000LL) == 0)
+    {
+        cs->next_sweep = now + 3 * c->heartbeat * 1000LL;
     }
 
     if (now >= cs->next_due) {

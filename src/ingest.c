@@ -401,11 +401,12 @@ static int
 ingest_enqueue(ingest *g, const action *a)
 {
     redisReply   *rep;
-    const char   *argv[13];
-    size_t        lens[13];
+    const char   *argv[15];
+    size_t        lens[15];
     char          seen[CLI_REDIS_KEY_MAX], queue[CLI_REDIS_KEY_MAX];
     char          customers[CLI_REDIS_KEY_MAX], stats[CLI_REDIS_KEY_MAX];
-    char          once[CLI_REDIS_KEY_MAX], ttl[24];
+    char          once[CLI_REDIS_KEY_MAX], order[CLI_REDIS_KEY_MAX];
+    char          ttl[24], numkeys[4];
     int           argc, nkeys, i, rc, keep;
 
     if (ingest_key(g, seen, "seen:", a->id) != 0
@@ -413,31 +414,39 @@ ingest_enqueue(ingest *g, const action *a)
         || ingest_key(g, customers, "customers", "") != 0
         || ingest_key(g, stats, "stats", "") != 0
         || (a->once_key != NULL
-            && ingest_key(g, once, "once:", a->once_key) != 0))
+            && ingest_key(g, once, "once:", a->once_key) != 0)
+        || (a->order_key != NULL
+            && ingest_key(g, order, "order:", a->order_key) != 0))
     {
         return -1;
     }
 
-    nkeys = a->once_key != NULL ? 5 : 4;
+    nkeys = 4 + (a->once_key != NULL) + (a->order_key != NULL);
+    snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
     snprintf(ttl, sizeof(ttl), "%d", INGEST_DEDUP_TTL);
     keep = a->customer_id != NULL && a->customer_json != NULL;
 
     argc = 0;
     argv[argc++] = "EVALSHA";
     argv[argc++] = g->sha;
-    argv[argc++] = nkeys == 5 ? "5" : "4";
+    argv[argc++] = numkeys;
     argv[argc++] = seen;
     argv[argc++] = queue;
     argv[argc++] = customers;
     argv[argc++] = stats;
-    if (nkeys == 5) {
+    if (a->once_key != NULL) {
         argv[argc++] = once;
+    }
+    /* the customer's order list is the last key (enqueue_script.h) */
+    if (a->order_key != NULL) {
+        argv[argc++] = order;
     }
     argv[argc++] = ttl;
     argv[argc++] = a->record;
     argv[argc++] = keep ? a->customer_id : "";
     argv[argc++] = keep ? a->customer_json : "";
     argv[argc++] = a->id;
+    argv[argc++] = a->order_key != NULL ? "1" : "0";
 
     for (i = 0; i < argc; i++) {
         lens[i] = strlen(argv[i]);

@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "logging.h"
+#include "sentinel.h"
 #include "store.h"
 
 
@@ -23,6 +24,8 @@
 #define STORE_COMMAND_TIMEOUT_S  5      /* more than any BLMOVE wait */
 #define STORE_BACKOFF_MIN_MS     100
 #define STORE_BACKOFF_MAX_MS     5000
+#define STORE_SENTINEL_BACKOFF_MAX_MS  1000   /* a retry is one lookup */
+#define STORE_SENTINEL_TIMEOUT_MS      1000   /* per sentinel asked */
 #define STORE_ERROR_PAUSE_MS     1000   /* after an error reply */
 #define STORE_KEY_MAX            1024
 
@@ -80,14 +83,51 @@ static const char  store_lua_sent[] =
     "return 1\n";
 
 /*
+ * The customer's order (docs/consumer.md, "Many consumers"): the end of a
+ * job for good takes its event id out of {P}:order:<customer>; a job parked
+ * behind it that is now at the head goes back to the take end of the
+ * queue, and so does a parked copy of the job itself (it then ends as
+ * already_done). {P}:parked scores the customer with the time its head
+ * last moved (or was last found alive), for store_order_stuck().
+ */
+#define STORE_LUA_NOW_MS                                                      \
+    "local function now_ms()\n"                                               \
+    "  local t = redis.call('TIME')\n"                                        \
+    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"    \
+    "end\n"
+
+#define STORE_LUA_RELEASE                                                     \
+    STORE_LUA_NOW_MS                                                          \
+    "local function release(order, parked, index, queue, id, ck)\n"           \
+    "  local was = redis.call('LINDEX', order, 0)\n"                          \
+    "  redis.call('LREM', order, 1, id)\n"                                    \
+    "  local head = redis.call('LINDEX', order, 0)\n"                         \
+    "  for _, x in ipairs({id, head}) do\n"                                   \
+    "    local raw = x and redis.call('HGET', parked, x)\n"                   \
+    "    if raw then\n"                                                       \
+    "      redis.call('HDEL', parked, x)\n"                                   \
+    "      redis.call('RPUSH', queue, raw)\n"                                 \
+    "    end\n"                                                               \
+    "  end\n"                                                                 \
+    "  if redis.call('HLEN', parked) == 0 then\n"                             \
+    "    redis.call('ZREM', index, ck)\n"                                     \
+    "  elseif head ~= was then\n"                                             \
+    "    redis.call('ZADD', index, 'XX', now_ms(), ck)\n"                     \
+    "  end\n"                                                                 \
+    "end\n"
+
+/*
  * KEYS[1] {P}:processing:<me>  KEYS[2] {P}:job:<id>  KEYS[3] {P}:stats
- * KEYS[4] {P}:wm:<object> (optional)
+ * KEYS[4] {P}:wm:<object> (when ARGV[6] is "1")
+ * then, when ARGV[7] is not "": {P}:order:<customer>,
+ * {P}:parked:<customer>, {P}:parked, {P}:queue
  * ARGV[1] raw  ARGV[2] counter  ARGV[3] created  ARGV[4] event id
- * ARGV[5] watermark ttl
+ * ARGV[5] watermark ttl  ARGV[6] "1": a watermark key  ARGV[7] customer
  * The watermark comparison is watermark_newer(): created, then the event
  * id bytewise (Lua's own < follows the server's locale).
  */
 static const char  store_lua_done[] =
+    STORE_LUA_RELEASE
     "local function after(a, b)\n"
     "  for i = 1, math.min(#a, #b) do\n"
     "    local x, y = string.byte(a, i), string.byte(b, i)\n"
@@ -101,7 +141,9 @@ static const char  store_lua_done[] =
     "redis.call('HSET', KEYS[2], 'done', '1')\n"
     "redis.call('EXPIRE', KEYS[2], 604800)\n"
     "redis.call('HINCRBY', KEYS[3], ARGV[2], 1)\n"
-    "if #KEYS > 3 then\n"
+    "local k = 4\n"
+    "if ARGV[6] == '1' then\n"
+    "  k = 5\n"
     "  local cur = redis.call('GET', KEYS[4])\n"
     "  local newer = true\n"
     "  if cur then\n"
@@ -117,6 +159,10 @@ static const char  store_lua_done[] =
     " ARGV[5])\n"
     "  end\n"
     "end\n"
+    "if ARGV[7] ~= '' then\n"
+    "  release(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[4],"
+    " ARGV[7])\n"
+    "end\n"
     "return 1\n";
 
 /*
@@ -131,16 +177,24 @@ static const char  store_lua_retry[] =
 
 /*
  * KEYS[1] {P}:processing:<me>  KEYS[2] {P}:dead  KEYS[3] {P}:stats
- * KEYS[4] {P}:job:<id> (optional)
+ * KEYS[4] {P}:job:<id> (when ARGV[4] is not "")
+ * then, when ARGV[5] is not "": {P}:order:<customer>,
+ * {P}:parked:<customer>, {P}:parked, {P}:queue
  * ARGV[1] raw  ARGV[2] the dead letter  ARGV[3] step record TTL
+ * ARGV[4] event id or ""  ARGV[5] customer or ""
  *
  * The step record outlives the job: a replayed dead letter resumes at the
- * step that failed and never repeats a purchase made before it.
+ * step that failed and never repeats a purchase made before it. A dead
+ * letter leaves its customer's order: a replay runs without waiting.
  */
 static const char  store_lua_dead[] =
+    STORE_LUA_RELEASE
     "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
     "redis.call('LPUSH', KEYS[2], ARGV[2])\n"
-    "if #KEYS > 3 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end\n"
+    "if ARGV[4] ~= '' then redis.call('EXPIRE', KEYS[4], ARGV[3]) end\n"
+    "if ARGV[4] ~= '' and ARGV[5] ~= '' then\n"
+    "  release(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[4], ARGV[5])\n"
+    "end\n"
     "redis.call('HINCRBY', KEYS[3], 'consumer_dead', 1)\n"
     "return 1\n";
 
@@ -212,6 +266,124 @@ static const char  store_lua_leave[] =
     "end\n"
     "return 1\n";
 
+/*
+ * KEYS[1] {P}:order:<customer>  KEYS[2] {P}:processing:<me>
+ * KEYS[3] {P}:parked:<customer>  KEYS[4] {P}:parked  KEYS[5] {P}:stats
+ * ARGV[1] event id  ARGV[2] raw  ARGV[3] customer
+ * -> {1, head} start: the job is at the head of its customer's order, or
+ *    not in it; {0, head} parked: out of the processing list into
+ *    {P}:parked:<customer> until the jobs before it end; {2, head} not in
+ *    this consumer's processing list (recovered by another)
+ */
+static const char  store_lua_claim[] =
+    STORE_LUA_NOW_MS
+    "local head = redis.call('LINDEX', KEYS[1], 0)\n"
+    "if not head or head == ARGV[1]"
+    " or not redis.call('LPOS', KEYS[1], ARGV[1]) then\n"
+    /* ours still? a lost reply to an earlier claim may have parked it,
+       and the end of the job before it sent it back to the queue */
+    "  if not redis.call('LPOS', KEYS[2], ARGV[2]) then\n"
+    "    return {2, head or ''}\n"
+    "  end\n"
+    "  return {1, head or ''}\n"
+    "end\n"
+    "if redis.call('LREM', KEYS[2], 1, ARGV[2]) == 0 then\n"
+    "  return {2, head}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])\n"
+    "redis.call('ZADD', KEYS[4], 'NX', now_ms(), ARGV[3])\n"
+    /* a customer waiting is a customer still active */
+    "redis.call('EXPIRE', KEYS[1], 604800)\n"
+    "redis.call('HINCRBY', KEYS[5], 'consumer_parked', 1)\n"
+    "return {0, head}\n";
+
+/*
+ * KEYS[1] {P}:parked  ARGV[1] ms  ARGV[2] limit
+ * -> the customers with parked jobs whose head has not moved for ARGV[1]
+ *    ms (Redis's clock: consumers' clocks may differ)
+ */
+static const char  store_lua_stuck[] =
+    STORE_LUA_NOW_MS
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf',"
+    " now_ms() - tonumber(ARGV[1]), 'LIMIT', 0, ARGV[2])\n";
+
+/*
+ * KEYS[1] {P}:order:<customer>  KEYS[2] {P}:parked:<customer>
+ * KEYS[3] {P}:parked  KEYS[4] {P}:queue  KEYS[5] {P}:stats
+ * ARGV[1] the head to skip (a job that exists nowhere), or ""
+ * ARGV[2] customer  ARGV[3] "1": its head was found alive
+ * Then every parked job at the head of the order, or no longer in it (an
+ * order list expired or deleted), goes back to the queue. A customer whose
+ * head is alive goes to the back of {P}:parked, so that the customers
+ * looked at next are others (store_order_stuck takes the oldest).
+ * -> {skipped (0 or 1), parked jobs moved}
+ */
+static const char  store_lua_heal[] =
+    STORE_LUA_RELEASE
+    "local skipped, moved = 0, 0\n"
+    "if ARGV[1] ~= '' and redis.call('LINDEX', KEYS[1], 0) == ARGV[1]"
+    " and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then\n"
+    "  release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])\n"
+    "  redis.call('HINCRBY', KEYS[5], 'consumer_order_skipped', 1)\n"
+    "  skipped = 1\n"
+    "end\n"
+    "local ids = redis.call('HKEYS', KEYS[2])\n"
+    "if #ids > 0 then\n"
+    "  local at = {}\n"
+    "  local order = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+    "  for i = #order, 1, -1 do at[order[i]] = i end\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    if at[id] == nil or at[id] == 1 then\n"
+    "      redis.call('RPUSH', KEYS[4], redis.call('HGET', KEYS[2], id))\n"
+    "      redis.call('HDEL', KEYS[2], id)\n"
+    "      moved = moved + 1\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if redis.call('HLEN', KEYS[2]) == 0 then\n"
+    "  redis.call('ZREM', KEYS[3], ARGV[2])\n"
+    "elseif ARGV[3] == '1' then\n"
+    "  redis.call('ZADD', KEYS[3], 'XX', now_ms(), ARGV[2])\n"
+    "end\n"
+    "return {skipped, moved}\n";
+
+/*
+ * KEYS[1] {P}:queue  KEYS[2] {P}:retry  KEYS[3...] processing lists
+ * ARGV[1] at most this many entries looked at in the queue and in the
+ * retry set  ARGV[2...] event ids
+ * -> per event id: 1 its job is in one of them, or there were too many
+ *    entries to tell; 0 it is in none. A record's first "id" is its event
+ *    id (action.c writes "v", then "id"). Atomic: a job moving between the
+ *    lists cannot be missed, unless its consumer joined after the caller
+ *    listed them.
+ */
+static const char  store_lua_find[] =
+    "local want = {}\n"
+    "for i = 2, #ARGV do want[ARGV[i]] = 0 end\n"
+    "local max = tonumber(ARGV[1])\n"
+    "local function look(entries)\n"
+    "  for _, raw in ipairs(entries) do\n"
+    "    local id = string.match(raw, '\"id\":\"([^\"]*)\"')\n"
+    "    if id and want[id] then want[id] = 1 end\n"
+    "  end\n"
+    "end\n"
+    "local all = redis.call('LLEN', KEYS[1]) > max"
+    " or redis.call('ZCARD', KEYS[2]) > max\n"
+    "if not all then\n"
+    "  for i = 0, max - 1, 1000 do\n"
+    "    local page = redis.call('LRANGE', KEYS[1], i, i + 999)\n"
+    "    if #page == 0 then break end\n"
+    "    look(page)\n"
+    "  end\n"
+    "  look(redis.call('ZRANGE', KEYS[2], 0, -1))\n"
+    "  for k = 3, #KEYS do look(redis.call('LRANGE', KEYS[k], 0, -1)) end\n"
+    "end\n"
+    "local out = {}\n"
+    "for i = 2, #ARGV do\n"
+    "  out[#out + 1] = (all or want[ARGV[i]] == 1) and 1 or 0\n"
+    "end\n"
+    "return out\n";
+
 enum {
     STORE_BEGIN = 0,
     STORE_STEP,
@@ -223,13 +395,18 @@ enum {
     STORE_RECOVER,
     STORE_LEAVE,
     STORE_SENT,
+    STORE_CLAIM,
+    STORE_STUCK,
+    STORE_HEAL,
+    STORE_FIND,
     STORE_SCRIPTS
 };
 
 static const char  *store_scripts[STORE_SCRIPTS] = {
     store_lua_begin, store_lua_step, store_lua_done, store_lua_retry,
     store_lua_dead, store_lua_due, store_lua_requeue, store_lua_recover,
-    store_lua_leave, store_lua_sent
+    store_lua_leave, store_lua_sent, store_lua_claim, store_lua_stuck,
+    store_lua_heal, store_lua_find
 };
 
 typedef enum {
@@ -254,6 +431,13 @@ struct store {
     int             db;
     char           *prefix;
     char           *id;
+
+    /* behind Sentinel: host and port are looked up at each connect, and
+       addr is "<name>@<host>:<port>" */
+    cfg_strings     sentinels;
+    char           *sentinel_name;
+    char           *sentinel_password;
+    size_t          next_sentinel;
 
     char            sha[STORE_SCRIPTS][41];
     char            err[512];
@@ -318,6 +502,11 @@ store_parse_addr(store *s, const char *addr, char *err, size_t errlen)
 }
 
 
+static int store_copy_sentinels(store *s, const ss_config *c);
+static int store_find_primary(store *s);
+static void store_error_reply(store *s, redisReply *r);
+
+
 store *
 store_create(const ss_config *c, char *err, size_t errlen)
 {
@@ -363,6 +552,16 @@ store_create(const ss_config *c, char *err, size_t errlen)
 
     err[0] = '\0';
 
+    if (c->redis_sentinels.n > 0) {
+        if (store_copy_sentinels(s, c) != 0) {
+            snprintf(err, errlen, "out of memory");
+            store_free(s);
+            return NULL;
+        }
+
+        return s;
+    }
+
     if (store_parse_addr(s, addr, err, errlen) != 0) {
         if (err[0] == '\0') {
             snprintf(err, errlen, "out of memory");
@@ -372,6 +571,82 @@ store_create(const ss_config *c, char *err, size_t errlen)
     }
 
     return s;
+}
+
+
+/* addr is the primary's name until a lookup says where it is */
+static int
+store_copy_sentinels(store *s, const ss_config *c)
+{
+    size_t  i;
+
+    s->sentinels.v = calloc(c->redis_sentinels.n, sizeof(char *));
+    if (s->sentinels.v == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < c->redis_sentinels.n; i++) {
+        s->sentinels.v[i] = strdup(c->redis_sentinels.v[i]);
+        if (s->sentinels.v[i] == NULL) {
+            return -1;
+        }
+        s->sentinels.n++;
+    }
+
+    free(s->addr);
+    s->addr = strdup(c->redis_sentinel_name);
+    s->sentinel_name = strdup(c->redis_sentinel_name);
+
+    if (c->redis_sentinel_password != NULL) {
+        s->sentinel_password = strdup(c->redis_sentinel_password);
+        if (s->sentinel_password == NULL) {
+            return -1;
+        }
+    }
+
+    return s->addr != NULL && s->sentinel_name != NULL ? 0 : -1;
+}
+
+
+/* asks the sentinels where the primary is: host, port and addr; 0 or -1 */
+static int
+store_find_primary(store *s)
+{
+    char   host[SENTINEL_HOST_MAX], *h, *addr;
+    int    port;
+
+    if (sentinel_primary(&s->sentinels, s->sentinel_name,
+                         s->sentinel_password, STORE_SENTINEL_TIMEOUT_MS,
+                         &s->next_sentinel, host, sizeof(host), &port,
+                         s->err, sizeof(s->err)) != 0)
+    {
+        return -1;
+    }
+
+    if (s->host != NULL && (strcmp(s->host, host) != 0 || s->port != port)
+        && !s->quiet)
+    {
+        logging_printf("redis: the sentinels name %s:%d as the primary of "
+                       "%s (was %s:%d)", host, port, s->sentinel_name,
+                       s->host, s->port);
+    }
+
+    h = strdup(host);
+    if (h == NULL || asprintf(&addr, "%s@%s:%d", s->sentinel_name, host,
+                              port) < 0)
+    {
+        free(h);
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return -1;
+    }
+
+    free(s->host);
+    free(s->addr);
+    s->host = h;
+    s->port = port;
+    s->addr = addr;
+
+    return 0;
 }
 
 
@@ -391,6 +666,17 @@ store_free(store *s)
         memset(s->password, 0, strlen(s->password));
     }
 
+    if (s->sentinel_password != NULL) {
+        memset(s->sentinel_password, 0, strlen(s->sentinel_password));
+        free(s->sentinel_password);
+    }
+
+    while (s->sentinels.n > 0) {
+        free(s->sentinels.v[--s->sentinels.n]);
+    }
+
+    free(s->sentinels.v);
+    free(s->sentinel_name);
     free(s->addr);
     free(s->host);
     free(s->unix_path);
@@ -419,6 +705,13 @@ const char *
 store_error(const store *s)
 {
     return s->err;
+}
+
+
+const char *
+store_address(const store *s)
+{
+    return s->addr;
 }
 
 
@@ -464,8 +757,14 @@ store_lost(store *s, const char *why)
     }
 
     s->retry_at = store_now_ms() + s->backoff;
-    s->backoff = s->backoff * 2 < STORE_BACKOFF_MAX_MS ? s->backoff * 2
-                                                       : STORE_BACKOFF_MAX_MS;
+    s->backoff = s->backoff * 2;
+
+    if (s->backoff > (s->sentinels.n > 0 ? STORE_SENTINEL_BACKOFF_MAX_MS
+                                         : STORE_BACKOFF_MAX_MS))
+    {
+        s->backoff = s->sentinels.n > 0 ? STORE_SENTINEL_BACKOFF_MAX_MS
+                                        : STORE_BACKOFF_MAX_MS;
+    }
 }
 
 
@@ -490,11 +789,30 @@ store_command(store *s, int argc, const char **argv, const size_t *lens)
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(s->err, sizeof(s->err), "%s answered: %.400s", s->addr,
                  r->str);
-        freeReplyObject(r);
+        store_error_reply(s, r);
         return NULL;
     }
 
     return r;
+}
+
+
+/*
+ * Frees an error reply; READONLY (or UNBLOCKED) means the server is no
+ * longer the primary: drop the connection, the next store_ready() looks
+ * for the primary again (asking the sentinels when configured).
+ */
+static void
+store_error_reply(store *s, redisReply *r)
+{
+    int  demoted;
+
+    demoted = sentinel_demoted(r->str);
+    freeReplyObject(r);
+
+    if (demoted) {
+        store_lost(s, s->err);
+    }
 }
 
 
@@ -544,6 +862,10 @@ store_connect(store *s)
     char             db[16];
     int              i;
 
+    if (s->sentinels.n > 0 && store_find_primary(s) != 0) {
+        return -1;
+    }
+
     tv.tv_sec = STORE_CONNECT_TIMEOUT_S;
     tv.tv_usec = 0;
 
@@ -584,6 +906,17 @@ store_connect(store *s)
             goto failed;
         }
         freeReplyObject(r);
+    }
+
+    /* a sentinel in a minority may name an old primary: never write to
+       a replica */
+    if (s->sentinels.n > 0) {
+        char  why[128];
+
+        if (sentinel_check_role(s->c, why, sizeof(why)) != 1) {
+            snprintf(s->err, sizeof(s->err), "%s: %s", s->addr, why);
+            goto failed;
+        }
     }
 
     for (i = 0; i < STORE_SCRIPTS; i++) {
@@ -717,7 +1050,7 @@ store_script(store *s, int script, int nkeys, const char **keys, int nargs,
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(s->err, sizeof(s->err), "%s answered: %.400s", s->addr,
                  r->str);
-        freeReplyObject(r);
+        store_error_reply(s, r);
         return NULL;
     }
 
@@ -1009,16 +1342,43 @@ store_step_sent(store *s, const char *event_id, size_t i)
 }
 
 
+/* the keys of a customer's order (STORE_LUA_RELEASE), in script order */
+typedef struct {
+    char  order[STORE_KEY_MAX];
+    char  parked[STORE_KEY_MAX];
+    char  index[STORE_KEY_MAX];
+    char  queue[STORE_KEY_MAX];
+} store_order_keys;
+
+
+/* 1 with the keys, 0 when the job has no order: no customer key, or one
+   too long for a key of ours */
+static int
+store_order_keys_of(store *s, const char *customer, store_order_keys *k)
+{
+    if (customer == NULL || customer[0] == '\0') {
+        return 0;
+    }
+
+    return store_key(s, k->order, "order:", customer) != NULL
+           && store_key(s, k->parked, "parked:", customer) != NULL
+           && store_key(s, k->index, "parked", NULL) != NULL
+           && store_key(s, k->queue, "queue", NULL) != NULL;
+}
+
+
 int
 store_job_done(store *s, const char *raw, size_t len, const char *event_id,
-    const char *counter, const char *wm_object, long long created)
+    const char *counter, const char *wm_object, long long created,
+    const char *customer)
 {
-    char         processing[STORE_KEY_MAX], job[STORE_KEY_MAX];
-    char         stats[STORE_KEY_MAX], wm[STORE_KEY_MAX];
-    char         created_s[32], ttl[32];
-    const char  *keys[4], *args[5];
-    size_t       lens[5];
-    int          i;
+    char               processing[STORE_KEY_MAX], job[STORE_KEY_MAX];
+    char               stats[STORE_KEY_MAX], wm[STORE_KEY_MAX];
+    char               created_s[32], ttl[32];
+    const char        *keys[8], *args[7];
+    size_t             lens[7];
+    int                i, nkeys, ordered;
+    store_order_keys   ok;
 
     if (store_key(s, processing, "processing:", s->id) == NULL
         || store_key(s, job, "job:", event_id) == NULL
@@ -1029,28 +1389,40 @@ store_job_done(store *s, const char *raw, size_t len, const char *event_id,
         return -1;
     }
 
+    ordered = store_order_keys_of(s, customer, &ok);
+
     snprintf(created_s, sizeof(created_s), "%lld", created);
     snprintf(ttl, sizeof(ttl), "%d", STORE_WATERMARK_TTL);
 
-    keys[0] = processing;
-    keys[1] = job;
-    keys[2] = stats;
-    keys[3] = wm;
+    nkeys = 0;
+    keys[nkeys++] = processing;
+    keys[nkeys++] = job;
+    keys[nkeys++] = stats;
+    if (wm_object != NULL) {
+        keys[nkeys++] = wm;
+    }
+    if (ordered) {
+        keys[nkeys++] = ok.order;
+        keys[nkeys++] = ok.parked;
+        keys[nkeys++] = ok.index;
+        keys[nkeys++] = ok.queue;
+    }
 
     args[0] = raw;
     args[1] = counter;
     args[2] = created_s;
     args[3] = event_id;
     args[4] = ttl;
+    args[5] = wm_object != NULL ? "1" : "0";
+    args[6] = ordered ? customer : "";
 
     lens[0] = len;
-    for (i = 1; i < 5; i++) {
+    for (i = 1; i < 7; i++) {
         lens[i] = strlen(args[i]);
     }
 
     return (int) store_script_integer(s, "finishing a job", STORE_DONE,
-                                      wm_object ? 4 : 3, keys, 5, args,
-                                      lens);
+                                      nkeys, keys, 7, args, lens);
 }
 
 
@@ -1087,13 +1459,15 @@ store_job_retry(store *s, const char *raw, size_t len, long long due_ms)
 
 int
 store_job_dead(store *s, const char *raw, size_t len, const char *event_id,
-    const char *letter)
+    const char *letter, const char *customer)
 {
-    char         processing[STORE_KEY_MAX], dead[STORE_KEY_MAX];
-    char         stats[STORE_KEY_MAX], job[STORE_KEY_MAX];
-    const char  *keys[4], *args[3];
-    size_t       lens[3];
-    char         ttl[16];
+    char               processing[STORE_KEY_MAX], dead[STORE_KEY_MAX];
+    char               stats[STORE_KEY_MAX], job[STORE_KEY_MAX];
+    const char        *keys[8], *args[5];
+    size_t             lens[5];
+    char               ttl[16];
+    int                i, nkeys, ordered;
+    store_order_keys   ok;
 
     if (store_key(s, processing, "processing:", s->id) == NULL
         || store_key(s, dead, "dead", NULL) == NULL
@@ -1104,21 +1478,37 @@ store_job_dead(store *s, const char *raw, size_t len, const char *event_id,
         return -1;
     }
 
-    keys[0] = processing;
-    keys[1] = dead;
-    keys[2] = stats;
-    keys[3] = job;
+    ordered = event_id != NULL && store_order_keys_of(s, customer, &ok);
+
+    nkeys = 0;
+    keys[nkeys++] = processing;
+    keys[nkeys++] = dead;
+    keys[nkeys++] = stats;
+    if (event_id != NULL) {
+        keys[nkeys++] = job;
+    }
+    if (ordered) {
+        keys[nkeys++] = ok.order;
+        keys[nkeys++] = ok.parked;
+        keys[nkeys++] = ok.index;
+        keys[nkeys++] = ok.queue;
+    }
+
     snprintf(ttl, sizeof(ttl), "%d", STORE_DEAD_JOB_TTL);
 
     args[0] = raw;
     args[1] = letter;
     args[2] = ttl;
+    args[3] = event_id != NULL ? event_id : "";
+    args[4] = ordered ? customer : "";
+
     lens[0] = len;
-    lens[1] = strlen(letter);
-    lens[2] = strlen(ttl);
+    for (i = 1; i < 5; i++) {
+        lens[i] = strlen(args[i]);
+    }
 
     return (int) store_script_integer(s, "dead-lettering a job", STORE_DEAD,
-                                      event_id ? 4 : 3, keys, 3, args, lens);
+                                      nkeys, keys, 5, args, lens);
 }
 
 
@@ -1427,6 +1817,350 @@ store_ping(store *s)
     r = store_simple(s, "PING", NULL, NULL, NULL);
     if (r == NULL) {
         return -1;
+    }
+
+    freeReplyObject(r);
+    return 0;
+}
+
+
+/* ---- the customer's order across consumers (store.h) ---- */
+
+int
+store_order_claim(store *s, const char *customer, const char *event_id,
+    const char *raw, size_t len, char *head, size_t headlen)
+{
+    char               processing[STORE_KEY_MAX], stats[STORE_KEY_MAX];
+    const char        *keys[5], *args[3];
+    size_t             lens[3];
+    redisReply        *r;
+    store_order_keys   ok;
+    long long          rc;
+
+    if (headlen > 0) {
+        head[0] = '\0';
+    }
+
+    if (!store_order_keys_of(s, customer, &ok)) {
+        return STORE_ORDER_START;
+    }
+
+    if (store_key(s, processing, "processing:", s->id) == NULL
+        || store_key(s, stats, "stats", NULL) == NULL)
+    {
+        snprintf(s->err, sizeof(s->err), "key too long");
+        return -1;
+    }
+
+    keys[0] = ok.order;
+    keys[1] = processing;
+    keys[2] = ok.parked;
+    keys[3] = ok.index;
+    keys[4] = stats;
+
+    args[0] = event_id;
+    args[1] = raw;
+    args[2] = customer;
+    lens[0] = strlen(event_id);
+    lens[1] = len;
+    lens[2] = strlen(customer);
+
+    r = store_script(s, STORE_CLAIM, 5, keys, 3, args, lens);
+    if (r == NULL) {
+        store_failed(s, "claiming a job's turn");
+        return -1;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        freeReplyObject(r);
+        snprintf(s->err, sizeof(s->err), "claim: unexpected reply");
+        store_failed(s, "claiming a job's turn");
+        return -1;
+    }
+
+    rc = r->element[0]->integer;
+
+    if (headlen > 0) {
+        snprintf(head, headlen, "%.*s", (int) r->element[1]->len,
+                 r->element[1]->str);
+    }
+
+    freeReplyObject(r);
+
+    return rc == 0 ? STORE_ORDER_PARKED
+           : rc == 2 ? STORE_ORDER_GONE : STORE_ORDER_START;
+}
+
+
+void
+store_strings_free(char **v, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; v != NULL && i < n; i++) {
+        free(v[i]);
+    }
+
+    free(v);
+}
+
+
+int
+store_order_stuck(store *s, long long stuck_ms, int limit, char ***customers,
+    size_t *n)
+{
+    char          index[STORE_KEY_MAX], ms[32], lim[16];
+    const char   *keys[1], *args[2];
+    redisReply   *r;
+    char        **v;
+    size_t        i;
+
+    *customers = NULL;
+    *n = 0;
+
+    if (store_key(s, index, "parked", NULL) == NULL) {
+        snprintf(s->err, sizeof(s->err), "key too long");
+        return -1;
+    }
+
+    snprintf(ms, sizeof(ms), "%lld", stuck_ms);
+    snprintf(lim, sizeof(lim), "%d", limit);
+
+    keys[0] = index;
+    args[0] = ms;
+    args[1] = lim;
+
+    r = store_script(s, STORE_STUCK, 1, keys, 2, args, NULL);
+    if (r == NULL) {
+        store_failed(s, "listing customers waiting");
+        return -1;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        snprintf(s->err, sizeof(s->err), "stuck: unexpected reply");
+        store_failed(s, "listing customers waiting");
+        return -1;
+    }
+
+    v = calloc(r->elements + 1, sizeof(*v));
+    if (v == NULL) {
+        freeReplyObject(r);
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        v[*n] = strndup(r->element[i]->str, r->element[i]->len);
+        if (v[*n] == NULL) {
+            freeReplyObject(r);
+            store_strings_free(v, *n);
+            *n = 0;
+            snprintf(s->err, sizeof(s->err), "out of memory");
+            return -1;
+        }
+        (*n)++;
+    }
+
+    freeReplyObject(r);
+    *customers = v;
+
+    return 0;
+}
+
+
+int
+store_order_head(store *s, const char *customer, char **head, int *done)
+{
+    store_order_keys   ok;
+    char               job[STORE_KEY_MAX];
+    redisReply        *r;
+
+    *head = NULL;
+    *done = 0;
+
+    if (!store_order_keys_of(s, customer, &ok)) {
+        return 0;
+    }
+
+    r = store_simple(s, "LINDEX", ok.order, "0", NULL);
+    if (r == NULL) {
+        store_failed(s, "reading a customer's order");
+        return -1;
+    }
+
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return 0;
+    }
+
+    *head = strndup(r->str, r->len);
+    freeReplyObject(r);
+
+    if (*head == NULL) {
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return -1;
+    }
+
+    if (store_key(s, job, "job:", *head) == NULL) {
+        return 1;
+    }
+
+    r = store_simple(s, "HGET", job, "done", NULL);
+    if (r == NULL) {
+        store_failed(s, "reading a job's record");
+        free(*head);
+        *head = NULL;
+        return -1;
+    }
+
+    *done = r->type == REDIS_REPLY_STRING && r->len == 1 && r->str[0] == '1';
+    freeReplyObject(r);
+
+    return 1;
+}
+
+
+int
+store_jobs_find(store *s, char *const *ids, size_t n, int *found)
+{
+    char          set[STORE_KEY_MAX], max[16];
+    char        (*keys_buf)[STORE_KEY_MAX];
+    const char  **keys, **args;
+    redisReply   *members, *r;
+    size_t        i, nkeys;
+    int           rc;
+
+    for (i = 0; i < n; i++) {
+        found[i] = 1;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (store_key(s, set, "consumers", NULL) == NULL) {
+        snprintf(s->err, sizeof(s->err), "key too long");
+        return -1;
+    }
+
+    members = store_simple(s, "SMEMBERS", set, NULL, NULL);
+    if (members == NULL) {
+        store_failed(s, "listing consumers");
+        return -1;
+    }
+
+    nkeys = 2 + (members->type == REDIS_REPLY_ARRAY ? members->elements : 0);
+    keys_buf = calloc(nkeys, sizeof(*keys_buf));
+    keys = calloc(nkeys, sizeof(*keys));
+    args = calloc(n + 1, sizeof(*args));
+
+    if (keys_buf == NULL || keys == NULL || args == NULL) {
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        rc = -1;
+        goto done;
+    }
+
+    store_key(s, keys_buf[0], "queue", NULL);
+    store_key(s, keys_buf[1], "retry", NULL);
+    keys[0] = keys_buf[0];
+    keys[1] = keys_buf[1];
+    nkeys = 2;
+
+    for (i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements;
+         i++)
+    {
+        if (members->element[i]->type == REDIS_REPLY_STRING
+            && store_key(s, keys_buf[nkeys], "processing:",
+                         members->element[i]->str) != NULL)
+        {
+            keys[nkeys] = keys_buf[nkeys];
+            nkeys++;
+        }
+    }
+
+    snprintf(max, sizeof(max), "%d", STORE_FIND_MAX);
+    args[0] = max;
+    for (i = 0; i < n; i++) {
+        args[i + 1] = ids[i];
+    }
+
+    r = store_script(s, STORE_FIND, (int) nkeys, keys, (int) n + 1, args,
+                     NULL);
+    if (r == NULL) {
+        store_failed(s, "looking for jobs");
+        rc = -1;
+        goto done;
+    }
+
+    rc = 0;
+
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
+        for (i = 0; i < n; i++) {
+            found[i] = r->element[i]->type != REDIS_REPLY_INTEGER
+                       || r->element[i]->integer != 0;
+        }
+    }
+
+    freeReplyObject(r);
+
+done:
+
+    freeReplyObject(members);
+    free(keys_buf);
+    free(keys);
+    free(args);
+
+    return rc;
+}
+
+
+int
+store_order_heal(store *s, const char *customer, const char *skip_head,
+    int alive, int *skipped, int *moved)
+{
+    char               stats[STORE_KEY_MAX];
+    const char        *keys[5], *args[3];
+    redisReply        *r;
+    store_order_keys   ok;
+
+    *skipped = 0;
+    *moved = 0;
+
+    if (!store_order_keys_of(s, customer, &ok)
+        || store_key(s, stats, "stats", NULL) == NULL)
+    {
+        return 0;
+    }
+
+    keys[0] = ok.order;
+    keys[1] = ok.parked;
+    keys[2] = ok.index;
+    keys[3] = ok.queue;
+    keys[4] = stats;
+    args[0] = skip_head != NULL ? skip_head : "";
+    args[1] = customer;
+    args[2] = alive ? "1" : "0";
+
+    r = store_script(s, STORE_HEAL, 5, keys, 3, args, NULL);
+    if (r == NULL) {
+        store_failed(s, "releasing a customer's parked jobs");
+        return -1;
+    }
+
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
+        && r->element[0]->type == REDIS_REPLY_INTEGER
+        && r->element[1]->type == REDIS_REPLY_INTEGER)
+    {
+        *skipped = (int) r->element[0]->integer;
+        *moved = (int) r->element[1]->integer;
     }
 
     freeReplyObject(r);

@@ -12,6 +12,14 @@
  *   {P}:customers             hash: cus_... -> {"email","name"}
  *   {P}:consumer:<id>         string: pid, EX 3 heartbeats
  *   {P}:consumers             set: ids of consumers that may hold jobs
+ *   {P}:order:<customer>      list: the customer's event ids in enqueue
+ *                             order (the enqueue script pushes; a job's
+ *                             end for good removes); 7 days
+ *   {P}:parked:<customer>     hash: event id -> raw entry, jobs taken
+ *                             before their turn (store_order_claim)
+ *   {P}:parked                zset: customer -> when its head last moved
+ *                             or was found alive (Redis's clock, ms), while
+ *                             it has parked jobs
  *   {P}:stats                 hash: counters (consumer_done, ...)
  *
  * A lost connection is retried with backoff (100 ms doubling to 5 s) from
@@ -64,6 +72,10 @@ unsigned store_generation(const store *s);
 const char *store_error(const store *s);
 const char *store_consumer_id(const store *s);
 
+/* the Redis as logs name it: as configured, or behind Sentinel the
+   primary's name, "<name>@<host>:<port>" once looked up */
+const char *store_address(const store *s);
+
 /*
  * Takes the oldest queue entry into this consumer's processing list:
  * BLMOVE (waiting up to block_ms) when block_ms > 0, else LMOVE.
@@ -99,16 +111,22 @@ int store_step_sent(store *s, const char *event_id, size_t i);
  *        "consumer_stale"); with wm_object, raise its watermark to
  *        (created, event id) if newer
  * retry: ZADD {P}:retry due_ms raw, HINCRBY consumer_retried (the job key
- *        stays: it holds the steps done and the attempts)
+ *        stays: it holds the steps done and the attempts; the job keeps
+ *        its place in its customer's order)
  * dead:  LPUSH {P}:dead letter, DEL the job key (event_id may be NULL),
  *        HINCRBY consumer_dead
+ *
+ * done and dead, with a customer (its order key: the record's customer id,
+ * else its email; NULL or "" for none), also take the event id out of the
+ * customer's order and move the parked job now at its head (and a parked
+ * copy of this one) back to the take end of the queue.
  */
 int store_job_done(store *s, const char *raw, size_t len,
     const char *event_id, const char *counter, const char *wm_object,
-    long long created);
+    long long created, const char *customer);
 int store_job_retry(store *s, const char *raw, size_t len, long long due_ms);
 int store_job_dead(store *s, const char *raw, size_t len,
-    const char *event_id, const char *letter);
+    const char *event_id, const char *letter, const char *customer);
 
 /* moves up to limit due retries (score <= now_ms) to the take end of the
    queue, earliest first; how many, or -1 */
@@ -136,6 +154,57 @@ int store_recover_dead(store *s, long long *consumers, long long *jobs);
 /* graceful exit: DEL the heartbeat (so others recover what is left at
    once) and SREM the id when nothing is left */
 int store_leave(store *s);
+
+/*
+ * The customer's order across consumers (docs/consumer.md, "Many
+ * consumers"). Before a job of customer starts, one script: when its event
+ * id is at the head of {P}:order:<customer>, or not in it at all (queued
+ * before ordering existed, a replayed dead letter, an expired list), the
+ * job may start (STORE_ORDER_START); otherwise it leaves the processing
+ * list for {P}:parked:<customer> (STORE_ORDER_PARKED) and goes back to the
+ * queue when the jobs before it have ended; STORE_ORDER_GONE: it was no
+ * longer in this consumer's processing list. head gets the event id at the
+ * head ("" when none). -1 on error.
+ */
+#define STORE_ORDER_PARKED  0
+#define STORE_ORDER_START   1
+#define STORE_ORDER_GONE    2
+
+int store_order_claim(store *s, const char *customer, const char *event_id,
+    const char *raw, size_t len, char *head, size_t headlen);
+
+/* the customers (malloc'd, store_strings_free) whose parked jobs have
+   waited stuck_ms or more without their head moving; at most limit */
+int store_order_stuck(store *s, long long stuck_ms, int limit,
+    char ***customers, size_t *n);
+void store_strings_free(char **v, size_t n);
+
+/* the head of the customer's order: 1 with *head (malloc'd) and *done (1:
+   its job finished, the done marker), 0 when it has none, -1 on error */
+int store_order_head(store *s, const char *customer, char **head,
+    int *done);
+
+/* more entries than this in the queue or the retry set: not looked at */
+#define STORE_FIND_MAX  10000
+
+/*
+ * found[i] = 1 when the job of event ids[i] is in the queue, the retry
+ * set or a processing list of a consumer in {P}:consumers (or when the
+ * queue or the retry set holds more than STORE_FIND_MAX entries: it cannot
+ * be told), else 0. One script. 0 or -1.
+ */
+int store_jobs_find(store *s, char *const *ids, size_t n, int *found);
+
+/*
+ * One script: skip_head (not NULL) leaves the customer's order if it is
+ * still its head and not parked (*skipped = 1; consumer_order_skipped
+ * counted), then every parked job at the head of the order or no longer in
+ * it goes back to the queue (*moved). alive: the head was found, so the
+ * customer goes to the back of {P}:parked (the next looks see others
+ * first). 0 or -1.
+ */
+int store_order_heal(store *s, const char *customer, const char *skip_head,
+    int alive, int *skipped, int *moved);
 
 /* {P}:customers: 1 with *json (malloc'd), 0 when absent, -1 on error */
 int store_customer_get(store *s, const char *customer_id, char **json);

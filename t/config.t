@@ -137,4 +137,79 @@ bad('password file that does not exist', [qr/\Q$dir\E\/no-such\.pass/],
     http => "$redis stripe_sync_redis_password_file $dir/no-such.pass;",
     conf => 'location = /h { stripe_sync; stripe_sync_secret whsec_x; }');
 
+# ------------------------------------------- Sentinel, WAIT for replicas ---
+
+my $hook = 'location = /h { stripe_sync; stripe_sync_secret whsec_x; }';
+
+good('stripe_sync_redis_sentinel with a password file, WAIT',
+    http => "stripe_sync_redis_sentinel 127.0.0.1:26379 127.0.0.1:26380
+                 [::1]:26381 name=mymaster sentinel_password_file=$pass;
+             stripe_sync_redis_password_file $pass;
+             stripe_sync_redis_wait_replicas 1 200ms;",
+    conf => $hook);
+
+good('sentinel at http level, plain Redis in one location',
+    http => 'stripe_sync_redis_sentinel 127.0.0.1:26379 name=m;',
+    conf => "$hook
+             location = /other {
+                 stripe_sync_redis 127.0.0.1:6379;
+                 stripe_sync_redis_wait_replicas 0;
+                 stripe_sync; stripe_sync_secret whsec_x;
+             }");
+
+bad('sentinel without name=', [qr/stripe_sync_redis_sentinel/, qr/name=/],
+    http => 'stripe_sync_redis_sentinel 127.0.0.1:26379 127.0.0.1:26380;',
+    conf => $hook);
+
+bad('sentinel with no address', [qr/names no sentinel/],
+    http => "stripe_sync_redis_sentinel name=m sentinel_password_file=$pass;",
+    conf => $hook);
+
+bad('sentinel with an unknown parameter', [qr/"password=x"/,
+                                           qr/stripe_sync_redis_sentinel/],
+    http => 'stripe_sync_redis_sentinel 127.0.0.1:26379 name=m password=x;',
+    conf => $hook);
+
+bad('sentinel with a bad port', [qr/"127\.0\.0\.1:notaport"/],
+    http => 'stripe_sync_redis_sentinel 127.0.0.1:notaport name=m;',
+    conf => $hook);
+
+bad('sentinel over a unix socket', [qr/"unix:\/run\/s\.sock"/, qr/TCP/],
+    http => 'stripe_sync_redis_sentinel unix:/run/s.sock name=m;',
+    conf => $hook);
+
+bad('sentinel name with a control character', [qr/name=/],
+    http => "stripe_sync_redis_sentinel 127.0.0.1:26379 \"name=a\tb\";",
+    conf => $hook);
+
+bad('sentinel password file that does not exist', [qr/\Q$missing\E/],
+    http => "stripe_sync_redis_sentinel 127.0.0.1:26379 name=m
+                 sentinel_password_file=$missing;",
+    conf => $hook);
+
+bad('sentinel and redis at one level', [qr/stripe_sync_redis_sentinel/,
+                                        qr/127\.0\.0\.1:6379/],
+    http => "$redis stripe_sync_redis_sentinel 127.0.0.1:26379 name=m;",
+    conf => $hook);
+
+bad('redis after sentinel at one level', [qr/both/, qr/127\.0\.0\.1:6380/],
+    http => 'stripe_sync_redis_sentinel 127.0.0.1:26379 name=m;
+             stripe_sync_redis 127.0.0.1:6380;',
+    conf => $hook);
+
+bad('wait replicas not a number', [qr/"many"/,
+                                   qr/stripe_sync_redis_wait_replicas/],
+    http => "$redis stripe_sync_redis_wait_replicas many;",
+    conf => $hook);
+
+bad('wait replicas timeout 0', [qr/"0"/, qr/stripe_sync_redis_wait_replicas/],
+    http => "$redis stripe_sync_redis_wait_replicas 1 0;",
+    conf => $hook);
+
+bad('wait longer than the redis timeout', [qr/2000ms/, qr/1000ms/,
+                                           qr/stripe_sync_redis_timeout/],
+    http => "$redis stripe_sync_redis_timeout 1s;
+             stripe_sync_redis_wait_replicas 1 2s;",
+    conf => $hook);
+
 finish();

@@ -54,7 +54,10 @@ check(action_status st, const action *a)
             || !is_json(a->record, a->record_len)
             || (a->customer_json != NULL
                 && (a->customer_id == NULL
-                    || !is_json(a->customer_json, strlen(a->customer_json)))))
+                    || !is_json(a->customer_json, strlen(a->customer_json))))
+            /* the order key: the customer id when there is one */
+            || (a->customer_id != NULL && a->order_key != a->customer_id)
+            || (a->order_key != NULL && a->order_key[0] == '\0'))
         {
             abort();
         }
@@ -62,14 +65,17 @@ check(action_status st, const action *a)
 
     case ACTION_IGNORED:
         if (a->id == NULL || a->type == NULL || a->name != NULL
-            || a->record != NULL || a->reason[0] == '\0')
+            || a->record != NULL || a->order_key != NULL
+            || a->reason[0] == '\0')
         {
             abort();
         }
         break;
 
     case ACTION_INVALID:
-        if (a->name != NULL || a->record != NULL || a->reason[0] == '\0') {
+        if (a->name != NULL || a->record != NULL || a->order_key != NULL
+            || a->reason[0] == '\0')
+        {
             abort();
         }
         break;

@@ -734,6 +734,85 @@ test_relative_path(void)
 }
 
 
+/* redis_sentinels, redis_sentinel_name, redis_sentinel_password_file */
+static void
+test_sentinels(void)
+{
+    ss_config  c;
+    char       err[CONFIG_ERR_MAX];
+
+    is_int(load_text(&c,
+        "redis_sentinels = [\"10.0.0.1:26379\", \"sentinel-b.internal:26380\","
+        " \"[::1]:26381\"];\n"
+        "redis_sentinel_name = \"mymaster\";\n"
+        "redis_sentinel_password_file = \"redis.pass\";\n"
+        "redis_password_file = \"redis.pass\";\n"
+        "redis_db = 2;\n", err, sizeof(err)), 0, "sentinels: loads");
+    if (err[0] != '\0') {
+        diag("error: %s", err);
+    }
+    is_int((int) c.redis_sentinels.n, 3, "sentinels: three");
+    is_str(c.redis_sentinels.v[0], "10.0.0.1:26379", "sentinels: first");
+    is_str(c.redis_sentinels.v[2], "[::1]:26381", "sentinels: IPv6");
+    is_str(c.redis_sentinel_name, "mymaster", "sentinels: the name");
+    is_str(c.redis_sentinel_password, SECRET_REDIS,
+           "sentinels: the password from its file");
+    is_str(c.redis_password, SECRET_REDIS, "sentinels: the data password");
+    is_int(c.redis_db, 2, "sentinels: db");
+    is_str(warnings, "", "sentinels: no warning");
+    config_free(&c);
+
+    is_int(load_text(&c, "redis_sentinels = \"127.0.0.1:26379\";\n"
+                     "redis_sentinel_name = \"m\";\n", err, sizeof(err)), 0,
+           "one sentinel as a string loads");
+    ok(c.redis_sentinels.n == 1 && c.redis_sentinel_password == NULL,
+       "one sentinel, no sentinel password");
+    config_free(&c);
+
+    is_int(load_text(&c, "redis = \"127.0.0.1:6379\";\n", err, sizeof(err)),
+           0, "no sentinels loads");
+    ok(c.redis_sentinels.n == 0 && c.redis_sentinel_name == NULL,
+       "no sentinels by default");
+    config_free(&c);
+
+    fails("redis = \"h:1\";\nredis_sentinels = [\"h:26379\"];\n"
+          "redis_sentinel_name = \"m\";\n",
+          "2: redis_sentinels and redis name the Redis two ways: keep one",
+          "redis and redis_sentinels");
+    fails("redis_sentinel_name = \"m\";\n",
+          "1: redis_sentinel_name is set, redis_sentinels is not: list the "
+          "sentinels", "a name without sentinels");
+    fails("\nredis_sentinel_password_file = \"redis.pass\";\n",
+          "2: redis_sentinel_password_file is set, redis_sentinels is not: "
+          "list the sentinels", "a sentinel password without sentinels");
+    fails("redis_sentinels = [\"h:26379\"];\n",
+          "1: redis_sentinels needs redis_sentinel_name: the primary's name "
+          "in the sentinels' \"sentinel monitor\" line",
+          "sentinels without a name");
+    fails("redis_sentinels = [\"h:26379\", \"unix:/run/s.sock\"];\n"
+          "redis_sentinel_name = \"m\";\n",
+          "1: redis_sentinels[1] \"unix:/run/s.sock\": sentinels are reached "
+          "over TCP, \"host:port\"", "a unix socket sentinel");
+    fails("redis_sentinels = [\"sentinel\"];\nredis_sentinel_name = \"m\";\n",
+          "1: redis_sentinels[0] \"sentinel\" is not \"host:port\"",
+          "a sentinel without a port");
+    fails("redis_sentinels = [\"h:0\"];\nredis_sentinel_name = \"m\";\n",
+          "1: redis_sentinels[0] \"h:0\" has no valid port (1 to 65535)",
+          "a sentinel port out of range");
+    fails("redis_sentinels = [];\nredis_sentinel_name = \"m\";\n",
+          "1: redis_sentinels is an empty array", "no sentinel listed");
+    fails("redis_sentinels = [\"h:1\"];\nredis_sentinel_name = \"my master\";\n",
+          "2: redis_sentinel_name \"my master\" must not hold white space",
+          "a name with a space");
+    fails("redis_sentinels = [\"h:1\"];\nredis_sentinel_name = 1;\n",
+          "2: redis_sentinel_name must be a string", "a name not a string");
+    fails("redis_sentinels = [\"h:1\"];\nredis_sentinel_name = \"m\";\n"
+          "redis_sentinel_password_file = \"nope.pass\";\n",
+          "3: cannot read redis_sentinel_password_file \"nope.pass\": "
+          "No such file or directory", "a missing sentinel password file");
+}
+
+
 int
 main(void)
 {
@@ -750,6 +829,7 @@ main(void)
     test_defaults();
     test_providers();
     test_errors();
+    test_sentinels();
     test_missing_file();
     test_directories();
     test_warnings();

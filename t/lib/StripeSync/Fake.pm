@@ -2154,7 +2154,7 @@ sub consumer {
 
 sub _llen { $_[0]{redis}->cmd('LLEN', $_[1]) // 0 }
 
-# Nothing queued, waiting for a retry or held in a processing list.
+# Nothing queued, waiting for a retry, held in a processing list or parked.
 sub is_idle {
     my ($self, %o) = @_;
     my $r = $self->{redis};
@@ -2164,6 +2164,8 @@ sub is_idle {
     for my $k (@$keys) {
         return 0 if $self->_llen($k);
     }
+    # jobs parked behind an earlier job of their customer (a zset of them)
+    return 0 if $r->cmd('ZCARD', $self->key('parked'));
     return 1;
 }
 
