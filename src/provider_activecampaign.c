@@ -1243,24 +1243,6 @@ ac_find_id(yajl_val list, const char *key, const char *want, char *id,
 }
 
 
-/* obj[key] as an array, or NULL with err saying the response lacks it */
-static yajl_val
-ac_array(op_exec *x, yajl_val v, const char *key, const char *what,
-    long status)
-{
-    yajl_val  a;
-
-    a = json_member(v, key);
-    if (!YAJL_IS_ARRAY(a)) {
-        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
-                 "no \"%s\" array", what, status, key);
-        return NULL;
-    }
-
-    return a;
-}
-
-
 /* 1 when the listing has a page after this one */
 static int
 ac_more_pages(const op_exec *x, yajl_val v, size_t count)
@@ -1310,7 +1292,7 @@ ac_on_listing(provider *p, op_exec *x, const http_response *res,
     phase = x->state & AC_PHASE_MASK;
     l = ac_listing_for(a, phase);
 
-    items = ac_array(x, v, l.array, what, res->status);
+    items = provider_json_array(x, v, l.array, what, res->status);
     if (items == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
@@ -1464,7 +1446,7 @@ ac_on_find_contact(provider *p, op_exec *x, const http_response *res,
         return s;
     }
 
-    list = ac_array(x, v, "contacts", what, res->status);
+    list = provider_json_array(x, v, "contacts", what, res->status);
     if (list == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
@@ -1506,7 +1488,7 @@ ac_on_contact_tags(provider *p, op_exec *x, const http_response *res,
         return s;
     }
 
-    list = ac_array(x, v, "contactTags", what, res->status);
+    list = provider_json_array(x, v, "contactTags", what, res->status);
     if (list == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
@@ -1539,7 +1521,7 @@ ac_on_contact_autos(provider *p, op_exec *x, const http_response *res,
         return s;
     }
 
-    list = ac_array(x, v, "contactAutomations", what, res->status);
+    list = provider_json_array(x, v, "contactAutomations", what, res->status);
     if (list == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
@@ -1606,7 +1588,7 @@ ac_on_connection(provider *p, op_exec *x, const http_response *res,
         return s;
     }
 
-    list = ac_array(x, v, "connections", what, res->status);
+    list = provider_json_array(x, v, "connections", what, res->status);
     if (list == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
@@ -1659,7 +1641,7 @@ ac_on_customer(provider *p, op_exec *x, const http_response *res,
             return s;
         }
 
-        list = ac_array(x, v, "ecomCustomers", what, res->status);
+        list = provider_json_array(x, v, "ecomCustomers", what, res->status);
         if (list == NULL) {
             yajl_tree_free(v);
             return STEP_RETRY;
@@ -1706,7 +1688,7 @@ ac_on_find_email(provider *p, op_exec *x, const http_response *res,
         return s;
     }
 
-    list = ac_array(x, v, "ecomCustomers", what, res->status);
+    list = provider_json_array(x, v, "ecomCustomers", what, res->status);
     if (list == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;

@@ -670,3 +670,20 @@ provider_json_answer(op_exec *x, const http_response *res, const char *what,
 
     return v;
 }
+
+
+yajl_val
+provider_json_array(op_exec *x, yajl_val obj, const char *key,
+    const char *what, long status)
+{
+    yajl_val  a;
+
+    a = json_member(obj, key);
+    if (!YAJL_IS_ARRAY(a)) {
+        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
+                 "no \"%s\" array", what, status, key);
+        return NULL;
+    }
+
+    return a;
+}

@@ -118,4 +118,8 @@ int currency_upper(const char *cur, char *buf, size_t len);
 yajl_val provider_json_answer(op_exec *x, const http_response *res,
     const char *what, step_status *s);
 
+/* obj[key] as an array, or NULL with x->err saying the answer lacks it */
+yajl_val provider_json_array(op_exec *x, yajl_val obj, const char *key,
+    const char *what, long status);
+
 #endif /* PROVIDER_JSON_H */

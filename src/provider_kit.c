@@ -838,21 +838,14 @@ kit_on_list(provider *p, op_exec *x, const http_response *res,
     size_t        i;
     int           found, more, pages;
 
-    s = provider_json_classify(x, res, what);
-    if (s != STEP_DONE) {
+    v = provider_json_answer(x, res, what, &s);
+    if (v == NULL) {
         return s;
     }
 
-    v = provider_json_parse(x, res, what);
-    if (v == NULL) {
-        return STEP_RETRY;
-    }
-
     l = kit_listing_for(k, x->op->kind);
-    items = json_member(v, l.array);
-    if (!YAJL_IS_ARRAY(items)) {
-        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
-                 "no \"%s\" array", what, res->status, l.array);
+    items = provider_json_array(x, v, l.array, what, res->status);
+    if (items == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
     }
@@ -943,14 +936,9 @@ kit_on_tag_created(provider *p, op_exec *x, const http_response *res,
     char          id[KIT_ID_MAX];
     step_status   s;
 
-    s = provider_json_classify(x, res, what);
-    if (s != STEP_DONE) {
-        return s;
-    }
-
-    v = provider_json_parse(x, res, what);
+    v = provider_json_answer(x, res, what, &s);
     if (v == NULL) {
-        return STEP_RETRY;
+        return s;
     }
 
     if (json_member_id(json_member(v, "tag"), "id", id, sizeof(id)) != 0) {
@@ -976,20 +964,13 @@ kit_on_subscriber(op_exec *x, const http_response *res, const char *what)
     char          id[KIT_ID_MAX];
     step_status   s;
 
-    s = provider_json_classify(x, res, what);
-    if (s != STEP_DONE) {
+    v = provider_json_answer(x, res, what, &s);
+    if (v == NULL) {
         return s;
     }
 
-    v = provider_json_parse(x, res, what);
-    if (v == NULL) {
-        return STEP_RETRY;
-    }
-
-    subs = json_member(v, "subscribers");
-    if (!YAJL_IS_ARRAY(subs)) {
-        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
-                 "no \"subscribers\" array", what, res->status);
+    subs = provider_json_array(x, v, "subscribers", what, res->status);
+    if (subs == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
     }
@@ -1027,20 +1008,13 @@ kit_on_purchases(op_exec *x, const http_response *res, const char *what)
     size_t        i;
     int           pages, more;
 
-    s = provider_json_classify(x, res, what);
-    if (s != STEP_DONE) {
+    v = provider_json_answer(x, res, what, &s);
+    if (v == NULL) {
         return s;
     }
 
-    v = provider_json_parse(x, res, what);
-    if (v == NULL) {
-        return STEP_RETRY;
-    }
-
-    items = json_member(v, "purchases");
-    if (!YAJL_IS_ARRAY(items)) {
-        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
-                 "no \"purchases\" array", what, res->status);
+    items = provider_json_array(x, v, "purchases", what, res->status);
+    if (items == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
     }

@@ -835,10 +835,8 @@ kl_on_list_find(provider *p, op_exec *x, const http_response *res,
         return s;
     }
 
-    data = json_member(v, "data");
-    if (!YAJL_IS_ARRAY(data)) {
-        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
-                 "no \"data\" array", what, res->status);
+    data = provider_json_array(x, v, "data", what, res->status);
+    if (data == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
     }
@@ -885,10 +883,8 @@ kl_on_find_email(provider *p, op_exec *x, const http_response *res,
         return s;
     }
 
-    data = json_member(v, "data");
-    if (!YAJL_IS_ARRAY(data)) {
-        snprintf(x->err, sizeof(x->err), "%s: HTTP %ld: the response has "
-                 "no \"data\" array", what, res->status);
+    data = provider_json_array(x, v, "data", what, res->status);
+    if (data == NULL) {
         yajl_tree_free(v);
         return STEP_RETRY;
     }

@@ -853,6 +853,39 @@ store_simple(store *s, const char *a0, const char *a1, const char *a2,
 }
 
 
+/* a command answered with a string or nil: 1 with *out (malloc'd), 0 for
+   anything but a string, -1 on error (logged, doing what) */
+static int
+store_get_string(store *s, const char *what, char **out, const char *a0,
+    const char *a1, const char *a2)
+{
+    redisReply  *r;
+
+    *out = NULL;
+
+    r = store_simple(s, a0, a1, a2, NULL);
+    if (r == NULL) {
+        store_failed(s, what);
+        return -1;
+    }
+
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return 0;
+    }
+
+    *out = strndup(r->str, r->len);
+    freeReplyObject(r);
+
+    if (*out == NULL) {
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        return -1;
+    }
+
+    return 1;
+}
+
+
 static int
 store_connect(store *s)
 {
@@ -1754,8 +1787,7 @@ store_leave(store *s)
 int
 store_customer_get(store *s, const char *customer_id, char **json)
 {
-    char         key[STORE_KEY_MAX];
-    redisReply  *r;
+    char  key[STORE_KEY_MAX];
 
     *json = NULL;
 
@@ -1764,26 +1796,8 @@ store_customer_get(store *s, const char *customer_id, char **json)
         return -1;
     }
 
-    r = store_simple(s, "HGET", key, customer_id, NULL);
-    if (r == NULL) {
-        store_failed(s, "reading the customer map");
-        return -1;
-    }
-
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return 0;
-    }
-
-    *json = strndup(r->str, r->len);
-    freeReplyObject(r);
-
-    if (*json == NULL) {
-        snprintf(s->err, sizeof(s->err), "out of memory");
-        return -1;
-    }
-
-    return 1;
+    return store_get_string(s, "reading the customer map", json, "HGET",
+                            key, customer_id);
 }
 
 
@@ -1982,6 +1996,7 @@ store_order_head(store *s, const char *customer, char **head, int *done)
     store_order_keys   ok;
     char               job[STORE_KEY_MAX];
     redisReply        *r;
+    int                rc;
 
     *head = NULL;
     *done = 0;
@@ -1990,23 +2005,10 @@ store_order_head(store *s, const char *customer, char **head, int *done)
         return 0;
     }
 
-    r = store_simple(s, "LINDEX", ok.order, "0", NULL);
-    if (r == NULL) {
-        store_failed(s, "reading a customer's order");
-        return -1;
-    }
-
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return 0;
-    }
-
-    *head = strndup(r->str, r->len);
-    freeReplyObject(r);
-
-    if (*head == NULL) {
-        snprintf(s->err, sizeof(s->err), "out of memory");
-        return -1;
+    rc = store_get_string(s, "reading a customer's order", head, "LINDEX",
+                          ok.order, "0");
+    if (rc != 1) {
+        return rc;
     }
 
     if (store_key(s, job, "job:", *head) == NULL) {
