@@ -90,7 +90,6 @@ typedef struct ngx_http_stripe_sync_op_s  ngx_http_stripe_sync_op_t;
 typedef struct {
     ngx_http_stripe_sync_redis_t *redis;
     redisAsyncContext            *ac;
-    ngx_connection_t             *conn;
     ngx_event_t                   timer;
     ngx_uint_t                    index;      /* the sentinel it talks to */
     ngx_msec_t                    backoff;    /* watch: before the next try */
@@ -114,7 +113,6 @@ struct ngx_http_stripe_sync_redis_s {
     ngx_int_t                     db;
 
     redisAsyncContext            *ac;
-    ngx_connection_t             *conn;
     ngx_event_t                   timer;      /* connect timeout, backoff */
     ngx_msec_t                    backoff;
     ngx_log_t                    *log;
@@ -266,6 +264,8 @@ void ngx_http_stripe_sync_redis_free_ops(void);
 void ngx_http_stripe_sync_redis_arm(ngx_http_stripe_sync_redis_t *redis,
     ngx_msec_t delay);
 void ngx_http_stripe_sync_redis_schedule(ngx_http_stripe_sync_redis_t *redis);
+ngx_int_t ngx_http_stripe_sync_redis_attach(redisAsyncContext *ac,
+    ngx_str_t *name, ngx_log_t *log);
 
 /* sentinel */
 void ngx_http_stripe_sync_sentinel_lookup(ngx_http_stripe_sync_redis_t *redis);

@@ -71,7 +71,6 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
     sds                 obuf;
     u_char              db[NGX_INT_T_LEN + 1];
     redisAsyncContext  *ac;
-    ngx_connection_t   *c;
 
     if (redis->sentinels) {
         if (!redis->found) {
@@ -110,32 +109,19 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
         return NGX_ERROR;
     }
 
-    c = ngx_get_connection(ac->c.fd, redis->log);
-    if (c == NULL) {
+    if (ngx_http_stripe_sync_redis_attach(ac, &redis->name, redis->log)
+        != NGX_OK)
+    {
         redisAsyncFree(ac);
         ngx_http_stripe_sync_redis_schedule(redis);
         return NGX_ERROR;
     }
 
-    c->data = redis;
-    c->log = redis->log;
-    c->read->handler = ngx_http_stripe_sync_redis_read_handler;
-    c->write->handler = ngx_http_stripe_sync_redis_write_handler;
-    c->read->log = redis->log;
-    c->write->log = redis->log;
-
     redis->ac = ac;
-    redis->conn = c;
     redis->connected = 0;
     redis->auth_queued = 0;
 
     ac->data = redis;
-    ac->ev.data = redis;
-    ac->ev.addRead = ngx_http_stripe_sync_redis_add_read;
-    ac->ev.delRead = ngx_http_stripe_sync_redis_del_read;
-    ac->ev.addWrite = ngx_http_stripe_sync_redis_add_write;
-    ac->ev.delWrite = ngx_http_stripe_sync_redis_del_write;
-    ac->ev.cleanup = ngx_http_stripe_sync_redis_cleanup;
 
     redisAsyncSetConnectCallback(ac, ngx_http_stripe_sync_redis_connected);
     redisAsyncSetDisconnectCallback(ac,
@@ -434,23 +420,56 @@ ngx_http_stripe_sync_redis_timer(ngx_event_t *ev)
 }
 
 
-/* the event library hooks hiredis calls */
+/*
+ * hiredis's event library on nginx's loop, for the Redis and the sentinels
+ * alike: the socket gets an nginx connection, whose handlers find the
+ * context in c->data, and the hooks get the connection. name is for logs;
+ * ac->data and the callbacks stay the caller's.
+ */
+
+ngx_int_t
+ngx_http_stripe_sync_redis_attach(redisAsyncContext *ac, ngx_str_t *name,
+    ngx_log_t *log)
+{
+    ngx_connection_t  *c;
+
+    c = ngx_get_connection(ac->c.fd, log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = ac;
+    c->addr_text = *name;
+    c->log = log;
+    c->read->handler = ngx_http_stripe_sync_redis_read_handler;
+    c->write->handler = ngx_http_stripe_sync_redis_write_handler;
+    c->read->log = log;
+    c->write->log = log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_stripe_sync_redis_add_read;
+    ac->ev.delRead = ngx_http_stripe_sync_redis_del_read;
+    ac->ev.addWrite = ngx_http_stripe_sync_redis_add_write;
+    ac->ev.delWrite = ngx_http_stripe_sync_redis_del_write;
+    ac->ev.cleanup = ngx_http_stripe_sync_redis_cleanup;
+
+    return NGX_OK;
+}
+
 
 static void
 ngx_http_stripe_sync_redis_add_read(void *data)
 {
-    ngx_http_stripe_sync_redis_t *redis = data;
-
-    ngx_event_t  *rev;
-
-    rev = redis->conn->read;
+    ngx_connection_t  *c = data;
 
     /* level-triggered: hiredis reads at most 16k per call */
-    if (!rev->active) {
-        if (ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "stripe_sync: cannot watch Redis \"%V\" for "
-                          "reading", &redis->name);
+    if (!c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "stripe_sync: cannot watch \"%V\" for reading",
+                          &c->addr_text);
         }
     }
 }
@@ -459,14 +478,10 @@ ngx_http_stripe_sync_redis_add_read(void *data)
 static void
 ngx_http_stripe_sync_redis_del_read(void *data)
 {
-    ngx_http_stripe_sync_redis_t *redis = data;
+    ngx_connection_t  *c = data;
 
-    ngx_event_t  *rev;
-
-    rev = redis->conn->read;
-
-    if (rev->active) {
-        (void) ngx_del_event(rev, NGX_READ_EVENT, 0);
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
     }
 }
 
@@ -474,17 +489,15 @@ ngx_http_stripe_sync_redis_del_read(void *data)
 static void
 ngx_http_stripe_sync_redis_add_write(void *data)
 {
-    ngx_http_stripe_sync_redis_t *redis = data;
+    ngx_connection_t  *c = data;
 
-    ngx_event_t  *wev;
-
-    wev = redis->conn->write;
-
-    if (!wev->active) {
-        if (ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "stripe_sync: cannot watch Redis \"%V\" for "
-                          "writing", &redis->name);
+    if (!c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "stripe_sync: cannot watch \"%V\" for writing",
+                          &c->addr_text);
         }
     }
 }
@@ -493,14 +506,10 @@ ngx_http_stripe_sync_redis_add_write(void *data)
 static void
 ngx_http_stripe_sync_redis_del_write(void *data)
 {
-    ngx_http_stripe_sync_redis_t *redis = data;
+    ngx_connection_t  *c = data;
 
-    ngx_event_t  *wev;
-
-    wev = redis->conn->write;
-
-    if (wev->active) {
-        (void) ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
     }
 }
 
@@ -513,14 +522,7 @@ ngx_http_stripe_sync_redis_del_write(void *data)
 static void
 ngx_http_stripe_sync_redis_cleanup(void *data)
 {
-    ngx_http_stripe_sync_redis_t *redis = data;
-
-    ngx_connection_t  *c;
-
-    c = redis->conn;
-    if (c == NULL) {
-        return;
-    }
+    ngx_connection_t  *c = data;
 
     if (c->read->active) {
         (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
@@ -540,29 +542,25 @@ ngx_http_stripe_sync_redis_cleanup(void *data)
 
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
-
-    redis->conn = NULL;
 }
 
 
 static void
 ngx_http_stripe_sync_redis_read_handler(ngx_event_t *ev)
 {
-    ngx_connection_t              *c = ev->data;
-    ngx_http_stripe_sync_redis_t  *redis = c->data;
+    ngx_connection_t  *c = ev->data;
 
     /* the context and c may be gone when this returns */
-    redisAsyncHandleRead(redis->ac);
+    redisAsyncHandleRead(c->data);
 }
 
 
 static void
 ngx_http_stripe_sync_redis_write_handler(ngx_event_t *ev)
 {
-    ngx_connection_t              *c = ev->data;
-    ngx_http_stripe_sync_redis_t  *redis = c->data;
+    ngx_connection_t  *c = ev->data;
 
-    redisAsyncHandleWrite(redis->ac);
+    redisAsyncHandleWrite(c->data);
 }
 
 

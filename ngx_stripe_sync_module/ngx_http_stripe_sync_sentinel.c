@@ -7,9 +7,9 @@
  * the connection to it is used only once ROLE answers "master". A lost
  * connection, a READONLY reply, or a +switch-master message on the
  * subscription each worker keeps to one sentinel, sends the worker looking
- * again. Everything is hiredis async on nginx's event loop, as in
- * ngx_http_stripe_sync_redis.c, and every step goes through a timer: no
- * connection is opened from inside a hiredis callback of its own.
+ * again. Everything is hiredis async on nginx's event loop, through the
+ * adapter in ngx_http_stripe_sync_redis.c, and every step goes through a
+ * timer: no connection is opened from inside a hiredis callback of its own.
  */
 
 
@@ -64,13 +64,6 @@ static void ngx_http_stripe_sync_sentinel_drop(
 static void ngx_http_stripe_sync_link_arm(
     ngx_http_stripe_sync_sentinel_link_t *link, ngx_event_handler_pt handler,
     ngx_msec_t delay);
-static void ngx_http_stripe_sync_link_add_read(void *data);
-static void ngx_http_stripe_sync_link_del_read(void *data);
-static void ngx_http_stripe_sync_link_add_write(void *data);
-static void ngx_http_stripe_sync_link_del_write(void *data);
-static void ngx_http_stripe_sync_link_cleanup(void *data);
-static void ngx_http_stripe_sync_link_read_handler(ngx_event_t *ev);
-static void ngx_http_stripe_sync_link_write_handler(ngx_event_t *ev);
 
 
 /*
@@ -116,7 +109,6 @@ ngx_http_stripe_sync_sentinel_open(ngx_http_stripe_sync_sentinel_link_t *link,
     redisConnectCallback *connected, redisDisconnectCallback *disconnected)
 {
     redisAsyncContext                *ac;
-    ngx_connection_t                 *c;
     ngx_http_stripe_sync_redis_t     *redis;
     ngx_http_stripe_sync_sentinel_t  *s;
 
@@ -141,30 +133,17 @@ ngx_http_stripe_sync_sentinel_open(ngx_http_stripe_sync_sentinel_link_t *link,
         return NGX_ERROR;
     }
 
-    c = ngx_get_connection(ac->c.fd, redis->log);
-    if (c == NULL) {
+    if (ngx_http_stripe_sync_redis_attach(ac, &s->name, redis->log)
+        != NGX_OK)
+    {
         redisAsyncFree(ac);
         return NGX_ERROR;
     }
 
-    c->data = link;
-    c->log = redis->log;
-    c->read->handler = ngx_http_stripe_sync_link_read_handler;
-    c->write->handler = ngx_http_stripe_sync_link_write_handler;
-    c->read->log = redis->log;
-    c->write->log = redis->log;
-
     link->ac = ac;
-    link->conn = c;
     link->connected = 0;
 
     ac->data = link;
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_stripe_sync_link_add_read;
-    ac->ev.delRead = ngx_http_stripe_sync_link_del_read;
-    ac->ev.addWrite = ngx_http_stripe_sync_link_add_write;
-    ac->ev.delWrite = ngx_http_stripe_sync_link_del_write;
-    ac->ev.cleanup = ngx_http_stripe_sync_link_cleanup;
 
     redisAsyncSetConnectCallback(ac, connected);
     redisAsyncSetDisconnectCallback(ac, disconnected);
@@ -885,123 +864,4 @@ ngx_http_stripe_sync_link_arm(ngx_http_stripe_sync_sentinel_link_t *link,
     }
 
     ngx_add_timer(&link->timer, delay);
-}
-
-
-/* the event library hooks hiredis calls; data is the nginx connection */
-
-static void
-ngx_http_stripe_sync_link_add_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "stripe_sync: cannot watch a sentinel for "
-                          "reading");
-        }
-    }
-}
-
-
-static void
-ngx_http_stripe_sync_link_del_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_stripe_sync_link_add_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "stripe_sync: cannot watch a sentinel for "
-                          "writing");
-        }
-    }
-}
-
-
-static void
-ngx_http_stripe_sync_link_del_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-}
-
-
-/* hiredis frees its context and closes the socket: not nginx */
-
-static void
-ngx_http_stripe_sync_link_cleanup(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    ngx_http_stripe_sync_sentinel_link_t  *link;
-
-    link = c->data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    if (link->conn == c) {
-        link->conn = NULL;
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
-}
-
-
-static void
-ngx_http_stripe_sync_link_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t                      *c = ev->data;
-    ngx_http_stripe_sync_sentinel_link_t  *link = c->data;
-
-    if (link->ac) {
-        /* the context and c may be gone when this returns */
-        redisAsyncHandleRead(link->ac);
-    }
-}
-
-
-static void
-ngx_http_stripe_sync_link_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t                      *c = ev->data;
-    ngx_http_stripe_sync_sentinel_link_t  *link = c->data;
-
-    if (link->ac) {
-        redisAsyncHandleWrite(link->ac);
-    }
 }
