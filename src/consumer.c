@@ -1968,6 +1968,25 @@ config_same(const char *a, const char *b)
 }
 
 
+static int
+config_strings_same(const cfg_strings *a, const cfg_strings *b)
+{
+    size_t  i;
+
+    if (a->n != b->n) {
+        return 0;
+    }
+
+    for (i = 0; i < a->n; i++) {
+        if (!config_same(a->v[i], b->v[i])) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static void
 consumer_reload_config(consumer *cs, long long now)
 {
@@ -2003,10 +2022,16 @@ consumer_reload_config(consumer *cs, long long now)
         || !config_same(oc->redis_password, nc->redis_password)
         || oc->redis_db != nc->redis_db
         || !config_same(oc->prefix, nc->prefix)
-        || !config_same(oc->consumer_id, nc->consumer_id))
+        || !config_same(oc->consumer_id, nc->consumer_id)
+        || !config_strings_same(&oc->redis_sentinels, &nc->redis_sentinels)
+        || !config_same(oc->redis_sentinel_name, nc->redis_sentinel_name)
+        || !config_same(oc->redis_sentinel_password,
+                        nc->redis_sentinel_password))
     {
-        logging_printf("reload: redis, redis_password_file, redis_db, prefix "
-                       "and consumer_id take effect at the next start");
+        logging_printf("reload: redis, redis_password_file, redis_db, "
+                       "redis_sentinels, redis_sentinel_name, "
+                       "redis_sentinel_password_file, prefix and "
+                       "consumer_id take effect at the next start");
     }
 
     /* started jobs finish with the runtime they started with */
