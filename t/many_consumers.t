@@ -141,7 +141,8 @@ for my $c (@consumers) {
     $done{ $c->{config}{consumer_id} } = $n;
 }
 diag(join ', ', map { "$_: $done{$_} done" } sort keys %done);
-is(scalar(grep { $done{$_} > 0 } qw(mc1 mc3 mc4)), 3, 'each surviving consumer did jobs');
+is(scalar(grep { $done{$_} > 0 } qw(mc1 mc3 mc4)), 3, 'each surviving consumer did jobs')
+    or diag(join "\n", map { "--- $_->{config}{consumer_id}:\n" . $_->output } @consumers[0, 2, 3]);
 ok(scalar(grep { $done{$_} >= @plan / 20 } keys %done) >= 3,
    'at least three consumers did 5% of the jobs or more');
 like(logs(), qr/recovered \d+ job\(s\) of consumer "mc2" \(no heartbeat\)/,

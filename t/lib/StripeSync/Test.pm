@@ -350,9 +350,15 @@ sub require_tool {
 }
 
 # A secret file (mode 0600, as the tool wants): returns its path.
+# Replaced by rename: a process starting meanwhile (several consumers
+# share one Stack's secret files) reads the old file or the new, never a
+# truncated one.
 sub write_secret {
     my ($dir, $name, $content) = @_;
-    return spew("$dir/$name", $content, 0600);
+    my $file = "$dir/$name";
+    spew("$file.tmp.$$", $content, 0600);
+    rename "$file.tmp.$$", $file or die "cannot rename to $file: $!";
+    return $file;
 }
 
 # libconfig text of a Perl structure: a hash is a group { }, an array of
