@@ -90,6 +90,7 @@ static line        *lines;
 static size_t       nlines;
 
 static uint64_t     non2xx, errors, done;
+static int64_t      last_done;      /* when the last answer came */
 
 static uint32_t    *lat;
 static size_t       lat_cap;
@@ -464,6 +465,91 @@ report(double rate, size_t sent, int64_t start, int64_t last_done,
 
 
 /*
+ * An epoll event on c: 1 when its request has ended (answered and
+ * counted, or failed and the connection reopened), so c is free for the
+ * next one; 0 while it is still under way.
+ */
+static int
+conn_event(conn *c, uint32_t events)
+{
+    int      status, close_after;
+    size_t   rlen;
+    ssize_t  n;
+    int64_t  now;
+
+    if (!c->busy) {
+        /* the server closed an idle keep-alive connection */
+        char  b[256];
+
+        if (read(c->fd, b, sizeof(b)) <= 0) {
+            conn_reopen(c);
+        }
+
+        return 0;
+    }
+
+    if (events & EPOLLOUT) {
+        conn_write(c);
+        if (!c->busy) {
+            return 1;       /* the write failed: the connection reopened */
+        }
+    }
+
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        return 0;
+    }
+
+    n = read(c->fd, c->in + c->in_len, IN_MAX - c->in_len);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return 0;
+    }
+
+    if (n <= 0) {
+        errors++;
+        conn_reopen(c);
+        return 1;
+    }
+
+    c->in_len += n;
+
+    rlen = response_length(c->in, c->in_len, &status, &close_after);
+    if (rlen == 0) {
+        if (c->in_len < IN_MAX) {
+            return 0;
+        }
+
+        errors++;
+        conn_reopen(c);
+        return 1;
+    }
+
+    now = now_ns();
+    lat_grow();
+
+    if (log_due != NULL) {
+        log_due[done] = c->due;
+        log_status[done] = (uint16_t) status;
+    }
+
+    lat[done++] = (uint32_t) ((now - c->due) / 1000);
+    last_done = now;
+
+    if (status < 200 || status > 299) {
+        non2xx++;
+    }
+
+    c->busy = 0;
+
+    if (close_after) {
+        conn_reopen(c);
+    }
+
+    return 1;
+}
+
+
+/*
  * -n: every connection sends its next request as soon as the previous one
  * is answered, until count were sent and seconds have passed.
  */
@@ -471,10 +557,9 @@ static int
 closed_loop(const char *events, size_t first, size_t count, double seconds,
     int nconns)
 {
-    int                  k, nev, status, close_after;
+    int                  k, nev;
     conn                *conns, *c;
-    size_t               next, outstanding, rlen;
-    ssize_t              n;
+    size_t               next, outstanding;
     int64_t              start, now, end;
     struct epoll_event   evs[256];
 
@@ -525,73 +610,11 @@ closed_loop(const char *events, size_t first, size_t count, double seconds,
         for (k = 0; k < nev; k++) {
             c = evs[k].data.ptr;
 
-            if (!c->busy) {
-                /* the server closed an idle keep-alive connection */
-                char  b[256];
-
-                if (read(c->fd, b, sizeof(b)) <= 0) {
-                    conn_reopen(c);
-                }
-
+            if (!conn_event(c, evs[k].events)) {
                 continue;
             }
 
-            if (evs[k].events & EPOLLOUT) {
-                conn_write(c);
-                if (!c->busy) {
-                    /* the write failed: the connection was reopened */
-                    outstanding--;
-                    goto again;
-                }
-            }
-
-            if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-                continue;
-            }
-
-            n = read(c->fd, c->in + c->in_len, IN_MAX - c->in_len);
-
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                continue;
-            }
-
-            if (n <= 0) {
-                errors++;
-                outstanding--;
-                conn_reopen(c);
-                goto again;
-            }
-
-            c->in_len += n;
-
-            rlen = response_length(c->in, c->in_len, &status, &close_after);
-            if (rlen == 0) {
-                if (c->in_len == IN_MAX) {
-                    errors++;
-                    outstanding--;
-                    conn_reopen(c);
-                    goto again;
-                }
-
-                continue;
-            }
-
-            now = now_ns();
-            lat_grow();
-            lat[done++] = (uint32_t) ((now - c->due) / 1000);
-
-            if (status < 200 || status > 299) {
-                non2xx++;
-            }
-
-            c->busy = 0;
             outstanding--;
-
-            if (close_after) {
-                conn_reopen(c);
-            }
-
-        again:
 
             now = now_ns();
             if (next < count || now < end) {
@@ -614,14 +637,13 @@ closed_loop(const char *events, size_t first, size_t count, double seconds,
 int
 main(int argc, char **argv)
 {
-    int                  opt, nconns, k, nev, status, close_after;
+    int                  opt, nconns, k, nev;
     char                *events;
     conn                *conns, *c, **idle;
     size_t               first, total, next, head, tail, nidle, outstanding;
-    size_t              *pending, rlen, i, count;
+    size_t              *pending, i, count;
     double               rate, seconds;
-    ssize_t              n;
-    int64_t              start, now, due, wait, last_done;
+    int64_t              start, now, due, wait;
     struct timespec      ts;
     struct epoll_event   evs[256];
 
@@ -709,7 +731,6 @@ main(int argc, char **argv)
     next = 0;          /* next request to become due */
     head = tail = 0;   /* due, waiting for a connection: pending[head..tail) */
     outstanding = 0;
-    last_done = 0;
     start = now_ns() + 1000000;   /* 1 ms from now */
 
     for ( ;; ) {
@@ -763,80 +784,10 @@ main(int argc, char **argv)
         for (k = 0; k < nev; k++) {
             c = evs[k].data.ptr;
 
-            if (!c->busy) {
-                /* the server closed an idle keep-alive connection */
-                char  b[256];
-
-                if (read(c->fd, b, sizeof(b)) <= 0) {
-                    conn_reopen(c);
-                }
-
-                continue;
-            }
-
-            if (evs[k].events & EPOLLOUT) {
-                conn_write(c);
-                if (!c->busy) {
-                    outstanding--;
-                    idle[nidle++] = c;
-                    continue;
-                }
-            }
-
-            if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-                continue;
-            }
-
-            n = read(c->fd, c->in + c->in_len, IN_MAX - c->in_len);
-
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                continue;
-            }
-
-            if (n <= 0) {
-                errors++;
+            if (conn_event(c, evs[k].events)) {
                 outstanding--;
-                conn_reopen(c);
                 idle[nidle++] = c;
-                continue;
             }
-
-            c->in_len += n;
-
-            rlen = response_length(c->in, c->in_len, &status, &close_after);
-            if (rlen == 0) {
-                if (c->in_len == IN_MAX) {
-                    errors++;
-                    outstanding--;
-                    conn_reopen(c);
-                    idle[nidle++] = c;
-                }
-
-                continue;
-            }
-
-            now = now_ns();
-
-            if (log_file != NULL) {
-                log_due[done] = c->due;
-                log_status[done] = (uint16_t) status;
-            }
-
-            lat[done++] = (uint32_t) ((now - c->due) / 1000);
-            last_done = now;
-
-            if (status < 200 || status > 299) {
-                non2xx++;
-            }
-
-            c->busy = 0;
-            outstanding--;
-
-            if (close_after) {
-                conn_reopen(c);
-            }
-
-            idle[nidle++] = c;
         }
     }
 
