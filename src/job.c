@@ -22,7 +22,8 @@ job_err(char *err, size_t errlen, const char *fmt, ...)
 static void
 job_err(char *err, size_t errlen, const char *fmt, ...)
 {
-    va_list  ap;
+    va_list   ap;
+    char     *p;
 
     if (err == NULL || errlen == 0) {
         return;
@@ -31,6 +32,13 @@ job_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+
+    /* one line, whatever an id from the entry holds */
+    for (p = err; *p != '\0'; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            *p = ' ';
+        }
+    }
 }
 
 

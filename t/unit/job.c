@@ -100,6 +100,9 @@ test_refusals(void)
             "queue entry evt_1 has no \"action\"", "no action");
     REFUSES("{\"v\":1,\"id\":\"evt_1\",\"action\":null}",
             "queue entry evt_1 has no \"action\"", "null action");
+    REFUSES("{\"v\":1,\"id\":\"evt\\n\\t1\"}",
+            "queue entry evt  1 has no \"action\"",
+            "an id with control characters: the error stays one line");
     REFUSES(REC("") "x",
             "queue entry is not JSON: parse error: trailing garbage",
             "trailing garbage");
