@@ -23,6 +23,8 @@ static ngx_table_elt_t *ngx_http_stripe_sync_signature(ngx_http_request_t *r,
     ngx_uint_t *count);
 static ngx_int_t ngx_http_stripe_sync_accepts(
     ngx_http_stripe_sync_loc_conf_t *sscf, action *a, const char **why);
+static ngx_int_t ngx_http_stripe_sync_key(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *prefix, u_char *name, size_t len);
 static ngx_int_t ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
     ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_loc_conf_t *sscf);
 
@@ -385,90 +387,95 @@ ngx_http_stripe_sync_accepts(ngx_http_stripe_sync_loc_conf_t *sscf,
 }
 
 
+/*
+ * The event's keys and arguments for the script (enqueue_script.h); the
+ * Redis side sends them with the other events of this pass of the loop.
+ */
+
 static ngx_int_t
 ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
     ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_loc_conf_t *sscf)
 {
-    u_char                            *p;
-    size_t                             len;
-    action                            *a;
-    ngx_http_stripe_sync_main_conf_t  *smcf;
+    action     *a;
+    ngx_str_t  *arg;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_stripe_sync_module);
+    static ngx_str_t  flags[] = {
+        ngx_string("00"), ngx_string("01"), ngx_string("10"), ngx_string("11")
+    };
+
     a = &ctx->action;
+    arg = ctx->args;
 
-#define ngx_http_stripe_sync_arg(s, l)                                       \
-    ctx->argv[ctx->argc] = (const char *) (s);                               \
-    ctx->argvlen[ctx->argc] = (l);                                           \
-    ctx->argc++
-
-    ctx->argc = 0;
-
-    ngx_http_stripe_sync_arg("EVALSHA", 7);
-    ngx_http_stripe_sync_arg(smcf->script_sha, 40);
-    ngx_http_stripe_sync_arg(a->once_key ? (a->order_key ? "6" : "5")
-                                         : (a->order_key ? "5" : "4"), 1);
-
-    len = ctx->event_id.len;
-    p = ngx_pnalloc(r->pool, sscf->key_seen.len + len);
-    if (p == NULL) {
+    if (ngx_http_stripe_sync_key(r, arg++, &sscf->key_seen,
+                                 ctx->event_id.data, ctx->event_id.len)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ngx_cpymem(p, sscf->key_seen.data, sscf->key_seen.len),
-               ctx->event_id.data, len);
-    ngx_http_stripe_sync_arg(p, sscf->key_seen.len + len);
-
-    ngx_http_stripe_sync_arg(sscf->key_queue.data, sscf->key_queue.len);
-    ngx_http_stripe_sync_arg(sscf->key_customers.data,
-                             sscf->key_customers.len);
-    ngx_http_stripe_sync_arg(sscf->key_stats.data, sscf->key_stats.len);
-
-    if (a->once_key) {
-        len = ngx_strlen(a->once_key);
-        p = ngx_pnalloc(r->pool, sscf->key_once.len + len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(ngx_cpymem(p, sscf->key_once.data, sscf->key_once.len),
-                   a->once_key, len);
-        ngx_http_stripe_sync_arg(p, sscf->key_once.len + len);
+    if (a->once_key
+        && ngx_http_stripe_sync_key(r, arg++, &sscf->key_once,
+                                    (u_char *) a->once_key,
+                                    ngx_strlen(a->once_key))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    /* the customer's order list: the last key (enqueue_script.h) */
-    if (a->order_key) {
-        len = ngx_strlen(a->order_key);
-        p = ngx_pnalloc(r->pool, sscf->key_order.len + len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(ngx_cpymem(p, sscf->key_order.data, sscf->key_order.len),
-                   a->order_key, len);
-        ngx_http_stripe_sync_arg(p, sscf->key_order.len + len);
+    if (a->order_key
+        && ngx_http_stripe_sync_key(r, arg++, &sscf->key_order,
+                                    (u_char *) a->order_key,
+                                    ngx_strlen(a->order_key))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    ngx_http_stripe_sync_arg(sscf->ttl.data, sscf->ttl.len);
-    ngx_http_stripe_sync_arg(a->record, a->record_len);
+    ctx->nkeys = arg - ctx->args;
+
+    *arg++ = flags[(a->once_key ? 2 : 0) + (a->order_key ? 1 : 0)];
+
+    arg->data = (u_char *) a->record;
+    arg->len = a->record_len;
+    arg++;
 
     if (a->customer_id && a->customer_json) {
-        ngx_http_stripe_sync_arg(a->customer_id, ngx_strlen(a->customer_id));
-        ngx_http_stripe_sync_arg(a->customer_json,
-                                 ngx_strlen(a->customer_json));
+        arg->data = (u_char *) a->customer_id;
+        arg->len = ngx_strlen(a->customer_id);
+        arg++;
+
+        arg->data = (u_char *) a->customer_json;
+        arg->len = ngx_strlen(a->customer_json);
+        arg++;
 
     } else {
-        ngx_http_stripe_sync_arg("", 0);
-        ngx_http_stripe_sync_arg("", 0);
+        ngx_str_null(arg);
+        arg++;
+        ngx_str_null(arg);
+        arg++;
     }
 
-    ngx_http_stripe_sync_arg(ctx->event_id.data, ctx->event_id.len);
-    ngx_http_stripe_sync_arg(a->order_key ? "1" : "0", 1);
+    *arg = ctx->event_id;
 
-#undef ngx_http_stripe_sync_arg
+    return ngx_http_stripe_sync_redis_send(r, ctx, sscf, sscf->redis);
+}
 
-    return ngx_http_stripe_sync_redis_send(r, ctx, sscf->redis,
-                                           sscf->redis_timeout);
+
+/* prefix + name, from the request's pool */
+
+static ngx_int_t
+ngx_http_stripe_sync_key(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *prefix, u_char *name, size_t len)
+{
+    key->data = ngx_pnalloc(r->pool, prefix->len + len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(key->data, prefix->data, prefix->len), name, len);
+    key->len = prefix->len + len;
+
+    return NGX_OK;
 }
 
 

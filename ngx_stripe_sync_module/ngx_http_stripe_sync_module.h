@@ -24,6 +24,7 @@
 
 #include "stripe_sig.h"
 #include "action.h"
+#include "enqueue_script.h"
 
 
 #define NGX_HTTP_STRIPE_SYNC_LIVEMODE_ANY   0
@@ -71,6 +72,8 @@ typedef struct {
     ngx_atomic_t                  sentinel_errors;
     ngx_atomic_t                  sentinel_failovers;
     ngx_atomic_t                  redis_unreplicated;
+    ngx_atomic_t                  script_calls;
+    ngx_atomic_t                  script_events;
 } ngx_http_stripe_sync_counters_t;
 
 
@@ -84,6 +87,7 @@ typedef struct {
 
 typedef struct ngx_http_stripe_sync_redis_s  ngx_http_stripe_sync_redis_t;
 typedef struct ngx_http_stripe_sync_op_s  ngx_http_stripe_sync_op_t;
+typedef struct ngx_http_stripe_sync_call_s  ngx_http_stripe_sync_call_t;
 
 
 /* a connection to a sentinel: a lookup, or the +switch-master watch */
@@ -139,6 +143,13 @@ struct ngx_http_stripe_sync_redis_s {
     ngx_http_stripe_sync_op_t    *wait_next;   /* ops for the next WAIT */
     ngx_http_stripe_sync_op_t    *wait_last;   /* the tail of wait_next */
     unsigned                      wait_sent:1;
+
+    /* the requests of one pass of the event loop, sent as one script call
+       when the pass ends (the flush event, posted) */
+    ngx_http_stripe_sync_op_t    *pending;
+    ngx_http_stripe_sync_op_t    *pending_last;
+    size_t                        pending_len;  /* their arguments' bytes */
+    ngx_event_t                   flush;
 
     unsigned                      found:1;    /* host, port just looked up */
     unsigned                      primary:1;  /* ROLE answered "master" */
@@ -208,19 +219,31 @@ typedef struct {
 } ngx_http_stripe_sync_loc_conf_t;
 
 
-#define NGX_HTTP_STRIPE_SYNC_ARGS_MAX  16
+/* an event's part of the script call: its keys, then its arguments */
+#define NGX_HTTP_STRIPE_SYNC_EVENT_ARGS                                      \
+    (ENQUEUE_EVENT_KEYS + ENQUEUE_EVENT_ARGS)
 
 
-/* a Redis command in flight for a request; outlives the request if need be */
+/* a request's event in Redis's hands; outlives the request if need be */
 struct ngx_http_stripe_sync_op_s {
     ngx_http_request_t           *request;    /* NULL once answered or gone */
     ngx_http_stripe_sync_redis_t *redis;
+    ngx_http_stripe_sync_loc_conf_t  *conf;   /* the keys' prefix, the ttl */
     ngx_event_t                   timer;
-    unsigned                      eval:1;     /* resent as EVAL (NOSCRIPT) */
     long long                     script_reply;  /* kept for WAIT's */
     ngx_int_t                     wait_replicas;
     ngx_msec_t                    wait_timeout;
-    ngx_http_stripe_sync_op_t    *next;       /* free list, WAIT batch */
+    ngx_http_stripe_sync_op_t    *next;       /* pending, in a call, WAIT
+                                                 batch, free list */
+};
+
+
+/* one script call in flight: the ops of its events, in their order */
+struct ngx_http_stripe_sync_call_s {
+    ngx_http_stripe_sync_op_t    *first;
+    ngx_uint_t                    n;
+    unsigned                      eval:1;     /* resent as EVAL (NOSCRIPT) */
+    ngx_http_stripe_sync_call_t  *next;       /* free list */
 };
 
 
@@ -235,9 +258,8 @@ typedef struct {
     unsigned                      action_built:1;
 
     ngx_http_stripe_sync_op_t    *op;
-    int                           argc;
-    const char                   *argv[NGX_HTTP_STRIPE_SYNC_ARGS_MAX];
-    size_t                        argvlen[NGX_HTTP_STRIPE_SYNC_ARGS_MAX];
+    ngx_uint_t                    nkeys;      /* seen, [once], [order] */
+    ngx_str_t                     args[NGX_HTTP_STRIPE_SYNC_EVENT_ARGS];
 } ngx_http_stripe_sync_ctx_t;
 
 
@@ -257,8 +279,8 @@ ngx_int_t ngx_http_stripe_sync_redis_connect(
     ngx_http_stripe_sync_redis_t *redis);
 void ngx_http_stripe_sync_redis_close(ngx_http_stripe_sync_redis_t *redis);
 ngx_int_t ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
-    ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_redis_t *redis,
-    ngx_msec_t timeout);
+    ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_loc_conf_t *sscf,
+    ngx_http_stripe_sync_redis_t *redis);
 void ngx_http_stripe_sync_redis_detach(ngx_http_stripe_sync_ctx_t *ctx);
 void ngx_http_stripe_sync_redis_free_ops(void);
 void ngx_http_stripe_sync_redis_arm(ngx_http_stripe_sync_redis_t *redis,
@@ -292,6 +314,8 @@ void ngx_http_stripe_sync_count_redis(ngx_uint_t what, ngx_int_t delta);
 #define NGX_HTTP_STRIPE_SYNC_SENTINEL_ERROR    4
 #define NGX_HTTP_STRIPE_SYNC_SENTINEL_FAILOVER 5
 #define NGX_HTTP_STRIPE_SYNC_REDIS_UNREPLICATED  6
+#define NGX_HTTP_STRIPE_SYNC_SCRIPT_CALLS      7
+#define NGX_HTTP_STRIPE_SYNC_SCRIPT_EVENTS     8
 
 
 #endif /* _NGX_HTTP_STRIPE_SYNC_MODULE_H_INCLUDED_ */

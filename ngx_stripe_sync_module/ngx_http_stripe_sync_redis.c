@@ -5,7 +5,10 @@
  * hiredis's async API on nginx's event loop: one connection per worker per
  * Redis, every request pipelined on it, reconnects from a timer with
  * backoff, a timer per request so no request waits longer than the
- * configured timeout. Behind Sentinel the address comes from
+ * configured timeout. The events of the requests read in one pass of the
+ * event loop go to Redis as one script call, sent when the pass ends (a
+ * posted event): one write, one reply, and Redis's per-call cost paid once
+ * for all of them. Behind Sentinel the address comes from
  * ngx_http_stripe_sync_sentinel.c before each connect, and ROLE must say
  * "master" before requests are sent. With stripe_sync_redis_wait_replicas
  * a WAIT follows the scripts, one in flight per connection.
@@ -46,8 +49,15 @@ static ngx_int_t ngx_http_stripe_sync_redis_write_auth(
     ngx_http_stripe_sync_redis_t *redis);
 static void ngx_http_stripe_sync_redis_timer(ngx_event_t *ev);
 
-static void ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac,
+static void ngx_http_stripe_sync_redis_flush(ngx_event_t *ev);
+static ngx_int_t ngx_http_stripe_sync_redis_call(redisAsyncContext *ac,
+    ngx_http_stripe_sync_call_t *call);
+static u_char *ngx_http_stripe_sync_resp_arg(u_char *p, u_char *data,
+    size_t len);
+static void ngx_http_stripe_sync_redis_call_reply(redisAsyncContext *ac,
     void *r, void *privdata);
+static void ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac,
+    ngx_http_stripe_sync_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_stripe_sync_redis_wait(redisAsyncContext *ac,
     ngx_http_stripe_sync_op_t *op, redisReply *reply);
 static void ngx_http_stripe_sync_redis_wait_send(
@@ -59,18 +69,29 @@ static void ngx_http_stripe_sync_redis_wait_answer(
 static void ngx_http_stripe_sync_redis_op_timeout(ngx_event_t *ev);
 static ngx_http_stripe_sync_op_t *ngx_http_stripe_sync_op_get(void);
 static void ngx_http_stripe_sync_op_free(ngx_http_stripe_sync_op_t *op);
+static ngx_http_stripe_sync_call_t *ngx_http_stripe_sync_call_get(void);
+static void ngx_http_stripe_sync_call_free(ngx_http_stripe_sync_call_t *call);
 
 
 /* ops are recycled within a worker: no allocation per request */
 static ngx_http_stripe_sync_op_t  *ngx_http_stripe_sync_free_ops;
+static ngx_http_stripe_sync_call_t  *ngx_http_stripe_sync_free_calls;
+
+/* the RESP text of a script call, reused: hiredis copies it */
+static u_char  *ngx_http_stripe_sync_cmd;
+static size_t   ngx_http_stripe_sync_cmd_size;
+
+/* the connection whose flush is queueing calls: writes them itself */
+static ngx_connection_t  *ngx_http_stripe_sync_write_later;
 
 
 ngx_int_t
 ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
 {
-    sds                 obuf;
-    u_char              db[NGX_INT_T_LEN + 1];
-    redisAsyncContext  *ac;
+    sds                                obuf;
+    u_char                             db[NGX_INT_T_LEN + 1];
+    redisAsyncContext                 *ac;
+    ngx_http_stripe_sync_main_conf_t  *smcf;
 
     if (redis->sentinels) {
         if (!redis->found) {
@@ -160,6 +181,15 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
                           "SELECT", "SELECT %s", db);
     }
 
+    /* the script is there before the first request needs it: no NOSCRIPT
+       round trip after a restart or a failover */
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_stripe_sync_module);
+
+    redisAsyncCommand(ac, ngx_http_stripe_sync_redis_setup_reply,
+                      "SCRIPT LOAD", "SCRIPT LOAD %b", smcf->script.data,
+                      smcf->script.len);
+
     if (redis->sentinels) {
         /* no request is sent before this says "master" */
         redisAsyncCommand(ac, ngx_http_stripe_sync_sentinel_role, NULL,
@@ -176,11 +206,31 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
 void
 ngx_http_stripe_sync_redis_close(ngx_http_stripe_sync_redis_t *redis)
 {
+    ngx_http_stripe_sync_op_t  *op, *next;
+
     redis->exiting = 1;
 
     if (redis->timer.timer_set) {
         ngx_del_timer(&redis->timer);
     }
+
+    if (redis->flush.posted) {
+        ngx_delete_posted_event(&redis->flush);
+    }
+
+    /* the worker is going away: no request is answered from here */
+    for (op = redis->pending; op; op = next) {
+        next = op->next;
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+
+        ngx_http_stripe_sync_op_free(op);
+    }
+
+    redis->pending = NULL;
+    redis->pending_last = NULL;
 
     if (redis->sentinels) {
         ngx_http_stripe_sync_sentinel_close(redis);
@@ -491,6 +541,11 @@ ngx_http_stripe_sync_redis_add_write(void *data)
 {
     ngx_connection_t  *c = data;
 
+    if (c == ngx_http_stripe_sync_write_later) {
+        /* the flush writes right after queueing: no EPOLLOUT round */
+        return;
+    }
+
     if (!c->write->active) {
         if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
             != NGX_OK)
@@ -565,17 +620,18 @@ ngx_http_stripe_sync_redis_write_handler(ngx_event_t *ev)
 
 
 /*
- * Sends the request's script call. NGX_DECLINED: no Redis right now, the
- * caller answers 503 at once.
+ * Queues the request's event for the script call that ends this pass of
+ * the event loop. NGX_DECLINED: no Redis right now, the caller answers 503
+ * at once.
  */
 
 ngx_int_t
 ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
-    ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_redis_t *redis,
-    ngx_msec_t timeout)
+    ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_loc_conf_t *sscf,
+    ngx_http_stripe_sync_redis_t *redis)
 {
-    int                         i;
     size_t                      len;
+    ngx_uint_t                  i;
     ngx_http_stripe_sync_op_t  *op;
 
     if (redis->ac == NULL) {
@@ -587,16 +643,17 @@ ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (redis->auth_queued) {
-        /* an upper bound of the command in RESP: the buffer must not grow */
-        len = 32;
-        for (i = 0; i < ctx->argc; i++) {
-            len += ctx->argvlen[i] + 32;
-        }
+    /* an upper bound of the event's part of the call in RESP */
+    len = 0;
+    for (i = 0; i < ctx->nkeys + ENQUEUE_EVENT_ARGS; i++) {
+        len += ctx->args[i].len + NGX_INT_T_LEN + 5;
+    }
 
-        if (sdsavail(redis->ac->c.obuf) < len) {
-            return NGX_DECLINED;
-        }
+    if (redis->auth_queued
+        && sdsavail(redis->ac->c.obuf) < redis->pending_len + len + 1024)
+    {
+        /* the buffer holding AUTH must not grow (see connect) */
+        return NGX_DECLINED;
     }
 
     op = ngx_http_stripe_sync_op_get();
@@ -606,14 +663,23 @@ ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
 
     op->request = r;
     op->redis = redis;
-    op->eval = 0;
+    op->conf = sscf;
 
-    if (redisAsyncCommandArgv(redis->ac, ngx_http_stripe_sync_redis_op_reply,
-                              op, ctx->argc, ctx->argv, ctx->argvlen)
-        != REDIS_OK)
-    {
-        ngx_http_stripe_sync_op_free(op);
-        return NGX_DECLINED;
+    if (redis->pending) {
+        redis->pending_last->next = op;
+
+    } else {
+        redis->pending = op;
+    }
+
+    redis->pending_last = op;
+    redis->pending_len += len;
+
+    if (!redis->flush.posted) {
+        redis->flush.handler = ngx_http_stripe_sync_redis_flush;
+        redis->flush.data = redis;
+        redis->flush.log = redis->log;
+        ngx_post_event(&redis->flush, &ngx_posted_events);
     }
 
     ctx->op = op;
@@ -621,9 +687,237 @@ ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
     op->timer.handler = ngx_http_stripe_sync_redis_op_timeout;
     op->timer.data = op;
     op->timer.log = r->connection->log;
-    ngx_add_timer(&op->timer, timeout);
+    ngx_add_timer(&op->timer, sscf->redis_timeout);
 
     return NGX_OK;
+}
+
+
+/*
+ * The pass of the event loop is over: its events go out as script calls
+ * of up to ENQUEUE_BATCH_MAX events, one per location (the keys' prefix
+ * and the ttl are the location's), written at once.
+ */
+
+static void
+ngx_http_stripe_sync_redis_flush(ngx_event_t *ev)
+{
+    ngx_http_stripe_sync_redis_t *redis = ev->data;
+
+    ngx_uint_t                    usable, direct;
+    redisAsyncContext            *ac;
+    ngx_http_stripe_sync_op_t    *op, *next, *last;
+    ngx_http_stripe_sync_call_t  *call;
+
+    op = redis->pending;
+
+    redis->pending = NULL;
+    redis->pending_last = NULL;
+    redis->pending_len = 0;
+
+    ac = redis->ac;
+
+    usable = ac != NULL
+             && !(ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))
+             && (redis->sentinels == NULL || redis->primary);
+
+    /* connected: write now; connecting: hiredis writes once it is */
+    direct = usable && (ac->c.flags & REDIS_CONNECTED);
+
+    ngx_http_stripe_sync_write_later = direct ? ac->ev.data : NULL;
+
+    while (op) {
+        next = op->next;
+
+        if (op->request == NULL) {
+            /* gone before it was sent: nothing to answer */
+            ngx_http_stripe_sync_op_free(op);
+            op = next;
+            continue;
+        }
+
+        call = usable ? ngx_http_stripe_sync_call_get() : NULL;
+
+        if (call == NULL) {
+            op->next = NULL;
+            ngx_http_stripe_sync_redis_op_reply(ac, op, NULL);
+            op = next;
+            continue;
+        }
+
+        /* the live ops that follow, of the same location */
+        call->first = op;
+        call->n = 1;
+        last = op;
+
+        for (op = next; op && call->n < ENQUEUE_BATCH_MAX; op = next) {
+            next = op->next;
+
+            if (op->request == NULL) {
+                ngx_http_stripe_sync_op_free(op);
+                continue;
+            }
+
+            if (op->conf != call->first->conf) {
+                break;
+            }
+
+            last->next = op;
+            last = op;
+            call->n++;
+        }
+
+        last->next = NULL;
+
+        if (ngx_http_stripe_sync_redis_call(ac, call) != NGX_OK) {
+            ngx_http_stripe_sync_redis_call_reply(ac, NULL, call);
+        }
+    }
+
+    ngx_http_stripe_sync_write_later = NULL;
+
+    if (direct && redis->ac == ac
+        && !(ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        /* adds EPOLLOUT only if the socket takes less than all of it */
+        redisAsyncHandleWrite(ac);
+    }
+}
+
+
+/*
+ * One script call in RESP: EVALSHA <sha> <numkeys> queue customers stats
+ * <each event's keys> <ttl> <each event's arguments>; EVAL with the
+ * script's text after NOSCRIPT. Formatted once, here, and copied once,
+ * into hiredis's output buffer.
+ */
+
+static ngx_int_t
+ngx_http_stripe_sync_redis_call(redisAsyncContext *ac,
+    ngx_http_stripe_sync_call_t *call)
+{
+    u_char                            *p, *cmd, numkeys[NGX_INT_T_LEN];
+    size_t                             len, nklen;
+    ngx_str_t                         *script;
+    ngx_uint_t                         i, nkeys, argc;
+    ngx_str_t                          sha;
+    ngx_http_stripe_sync_op_t         *op;
+    ngx_http_stripe_sync_ctx_t        *ctx;
+    ngx_http_stripe_sync_loc_conf_t   *sscf;
+    ngx_http_stripe_sync_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_stripe_sync_module);
+    sscf = call->first->conf;
+
+    sha.data = smcf->script_sha;
+    sha.len = 40;
+    script = call->eval ? &smcf->script : &sha;
+
+    /* the length first: the arguments' sizes decide their headers' */
+    nkeys = 3;
+    len = 0;
+
+    for (op = call->first; op; op = op->next) {
+        ctx = ngx_http_get_module_ctx(op->request,
+                                      ngx_http_stripe_sync_module);
+        nkeys += ctx->nkeys;
+
+        for (i = 0; i < ctx->nkeys + ENQUEUE_EVENT_ARGS; i++) {
+            len += ctx->args[i].len + NGX_INT_T_LEN + 5;
+        }
+    }
+
+    nklen = ngx_sprintf(numkeys, "%ui", nkeys) - numkeys;
+    argc = 3 + nkeys + 1 + call->n * ENQUEUE_EVENT_ARGS;
+
+    len += NGX_INT_T_LEN + 3
+           + (sizeof("EVALSHA") - 1) + script->len + nklen
+           + sscf->key_queue.len + sscf->key_customers.len
+           + sscf->key_stats.len + sscf->ttl.len
+           + 7 * (NGX_INT_T_LEN + 5);
+
+    if (len > ngx_http_stripe_sync_cmd_size) {
+        cmd = ngx_alloc(ngx_max(len, 2 * ngx_http_stripe_sync_cmd_size),
+                        ngx_cycle->log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_stripe_sync_cmd) {
+            ngx_free(ngx_http_stripe_sync_cmd);
+        }
+
+        ngx_http_stripe_sync_cmd = cmd;
+        ngx_http_stripe_sync_cmd_size = ngx_max(len,
+                                         2 * ngx_http_stripe_sync_cmd_size);
+    }
+
+    p = ngx_sprintf(ngx_http_stripe_sync_cmd, "*%ui\r\n", argc);
+
+    if (call->eval) {
+        p = ngx_http_stripe_sync_resp_arg(p, (u_char *) "EVAL", 4);
+
+    } else {
+        p = ngx_http_stripe_sync_resp_arg(p, (u_char *) "EVALSHA", 7);
+    }
+
+    p = ngx_http_stripe_sync_resp_arg(p, script->data, script->len);
+    p = ngx_http_stripe_sync_resp_arg(p, numkeys, nklen);
+    p = ngx_http_stripe_sync_resp_arg(p, sscf->key_queue.data,
+                                      sscf->key_queue.len);
+    p = ngx_http_stripe_sync_resp_arg(p, sscf->key_customers.data,
+                                      sscf->key_customers.len);
+    p = ngx_http_stripe_sync_resp_arg(p, sscf->key_stats.data,
+                                      sscf->key_stats.len);
+
+    for (op = call->first; op; op = op->next) {
+        ctx = ngx_http_get_module_ctx(op->request,
+                                      ngx_http_stripe_sync_module);
+
+        for (i = 0; i < ctx->nkeys; i++) {
+            p = ngx_http_stripe_sync_resp_arg(p, ctx->args[i].data,
+                                              ctx->args[i].len);
+        }
+    }
+
+    p = ngx_http_stripe_sync_resp_arg(p, sscf->ttl.data, sscf->ttl.len);
+
+    for (op = call->first; op; op = op->next) {
+        ctx = ngx_http_get_module_ctx(op->request,
+                                      ngx_http_stripe_sync_module);
+
+        for (i = ctx->nkeys; i < ctx->nkeys + ENQUEUE_EVENT_ARGS; i++) {
+            p = ngx_http_stripe_sync_resp_arg(p, ctx->args[i].data,
+                                              ctx->args[i].len);
+        }
+    }
+
+    if (redisAsyncFormattedCommand(ac, ngx_http_stripe_sync_redis_call_reply,
+                                   call, (char *) ngx_http_stripe_sync_cmd,
+                                   p - ngx_http_stripe_sync_cmd)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_SCRIPT_CALLS, 1);
+    ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_SCRIPT_EVENTS,
+                                     call->n);
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_stripe_sync_resp_arg(u_char *p, u_char *data, size_t len)
+{
+    p = ngx_sprintf(p, "$%uz\r\n", len);
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
 }
 
 
@@ -648,13 +942,104 @@ ngx_http_stripe_sync_redis_detach(ngx_http_stripe_sync_ctx_t *ctx)
 }
 
 
+/* a script call's reply: an answer per event, or one error for all */
+
 static void
-ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac, void *r,
+ngx_http_stripe_sync_redis_call_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    redisReply                  *reply = r;
+    redisReply                    *reply = r;
+    ngx_http_stripe_sync_call_t   *call = privdata;
+
+    ngx_uint_t                     i;
+    redisReply                    *answer;
+    ngx_http_stripe_sync_op_t     *op, *next, *last;
+    ngx_http_stripe_sync_redis_t  *redis;
+
+    redis = call->first->redis;
+
+    /* the script was flushed from Redis: send it whole, once, with the
+       events still waiting for it */
+    if (reply != NULL
+        && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+        && !call->eval
+        && !redis->exiting
+        && !(ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        last = NULL;
+        call->n = 0;
+
+        for (op = call->first; op; op = next) {
+            next = op->next;
+
+            if (op->request == NULL) {
+                ngx_http_stripe_sync_op_free(op);
+                continue;
+            }
+
+            if (last) {
+                last->next = op;
+
+            } else {
+                call->first = op;
+            }
+
+            last = op;
+            call->n++;
+        }
+
+        if (last == NULL) {
+            ngx_http_stripe_sync_call_free(call);
+            return;
+        }
+
+        last->next = NULL;
+        call->eval = 1;
+
+        if (ngx_http_stripe_sync_redis_call(ac, call) == NGX_OK) {
+            return;
+        }
+    }
+
+    /* a replica, or a primary demoted since ROLE: find the primary again */
+    if (reply != NULL
+        && reply->type == REDIS_REPLY_ERROR
+        && redis->sentinels
+        && !redis->exiting
+        && ngx_strncmp(reply->str, "READONLY", 8) == 0)
+    {
+        ngx_http_stripe_sync_sentinel_demoted(redis, reply->str);
+    }
+
+    for (op = call->first, i = 0; op; op = next, i++) {
+        next = op->next;
+
+        answer = reply;
+
+        if (reply != NULL
+            && reply->type == REDIS_REPLY_ARRAY
+            && reply->elements == call->n)
+        {
+            answer = reply->element[i];
+        }
+
+        /* any other array is an unexpected reply, answered 503 */
+
+        ngx_http_stripe_sync_redis_op_reply(ac, op, answer);
+    }
+
+    ngx_http_stripe_sync_call_free(call);
+}
+
+
+/* an event's answer: its request's, once replicas have it if need be */
+
+static void
+ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac,
+    ngx_http_stripe_sync_op_t *op, redisReply *reply)
+{
     ngx_http_request_t          *req;
-    ngx_http_stripe_sync_op_t   *op = privdata;
     ngx_http_stripe_sync_ctx_t  *ctx;
 
     req = op->request;
@@ -675,17 +1060,6 @@ ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac, void *r,
         return;
     }
 
-    ctx = ngx_http_get_module_ctx(req, ngx_http_stripe_sync_module);
-
-    /* a replica, or a primary demoted since ROLE: find the primary again */
-    if (reply != NULL
-        && reply->type == REDIS_REPLY_ERROR
-        && op->redis->sentinels
-        && ngx_strncmp(reply->str, "READONLY", 8) == 0)
-    {
-        ngx_http_stripe_sync_sentinel_demoted(op->redis, reply->str);
-    }
-
     /* replicated before it is acknowledged (also a duplicate's: its
        counter is written after the first copy's effects) */
     if (reply != NULL
@@ -695,31 +1069,7 @@ ngx_http_stripe_sync_redis_op_reply(redisAsyncContext *ac, void *r,
         return;
     }
 
-    /* the script was flushed from Redis: send it whole, once */
-    if (reply != NULL
-        && reply->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
-        && !op->eval
-        && !(ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
-    {
-        ngx_http_stripe_sync_main_conf_t  *smcf;
-
-        smcf = ngx_http_get_module_main_conf(req, ngx_http_stripe_sync_module);
-
-        ctx->argv[0] = "EVAL";
-        ctx->argvlen[0] = 4;
-        ctx->argv[1] = (const char *) smcf->script.data;
-        ctx->argvlen[1] = smcf->script.len;
-
-        op->eval = 1;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_stripe_sync_redis_op_reply,
-                                  op, ctx->argc, ctx->argv, ctx->argvlen)
-            == REDIS_OK)
-        {
-            return;
-        }
-    }
+    ctx = ngx_http_get_module_ctx(req, ngx_http_stripe_sync_module);
 
     ngx_http_stripe_sync_redis_detach(ctx);
     ngx_http_stripe_sync_op_free(op);
@@ -975,16 +1325,60 @@ ngx_http_stripe_sync_op_free(ngx_http_stripe_sync_op_t *op)
 }
 
 
+static ngx_http_stripe_sync_call_t *
+ngx_http_stripe_sync_call_get(void)
+{
+    ngx_http_stripe_sync_call_t  *call;
+
+    call = ngx_http_stripe_sync_free_calls;
+
+    if (call) {
+        ngx_http_stripe_sync_free_calls = call->next;
+
+    } else {
+        call = ngx_alloc(sizeof(ngx_http_stripe_sync_call_t), ngx_cycle->log);
+        if (call == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(call, sizeof(ngx_http_stripe_sync_call_t));
+
+    return call;
+}
+
+
+static void
+ngx_http_stripe_sync_call_free(ngx_http_stripe_sync_call_t *call)
+{
+    call->next = ngx_http_stripe_sync_free_calls;
+    ngx_http_stripe_sync_free_calls = call;
+}
+
+
 /* at worker exit, after every context is freed: no op is in use any more */
 
 void
 ngx_http_stripe_sync_redis_free_ops(void)
 {
-    ngx_http_stripe_sync_op_t  *op;
+    ngx_http_stripe_sync_op_t    *op;
+    ngx_http_stripe_sync_call_t  *call;
 
     while (ngx_http_stripe_sync_free_ops) {
         op = ngx_http_stripe_sync_free_ops;
         ngx_http_stripe_sync_free_ops = op->next;
         ngx_free(op);
+    }
+
+    while (ngx_http_stripe_sync_free_calls) {
+        call = ngx_http_stripe_sync_free_calls;
+        ngx_http_stripe_sync_free_calls = call->next;
+        ngx_free(call);
+    }
+
+    if (ngx_http_stripe_sync_cmd) {
+        ngx_free(ngx_http_stripe_sync_cmd);
+        ngx_http_stripe_sync_cmd = NULL;
+        ngx_http_stripe_sync_cmd_size = 0;
     }
 }

@@ -14,7 +14,7 @@
 #include "ngx_http_stripe_sync_module.h"
 
 
-#define NGX_HTTP_STRIPE_SYNC_STATUS_MAX  4096
+#define NGX_HTTP_STRIPE_SYNC_STATUS_MAX  8192
 
 
 static ngx_int_t ngx_http_stripe_sync_init_zone(ngx_shm_zone_t *shm_zone,
@@ -198,6 +198,14 @@ ngx_http_stripe_sync_count_redis(ngx_uint_t what, ngx_int_t delta)
         (void) ngx_atomic_fetch_add(&cnt->redis_unreplicated, delta);
         break;
 
+    case NGX_HTTP_STRIPE_SYNC_SCRIPT_CALLS:
+        (void) ngx_atomic_fetch_add(&cnt->script_calls, delta);
+        break;
+
+    case NGX_HTTP_STRIPE_SYNC_SCRIPT_EVENTS:
+        (void) ngx_atomic_fetch_add(&cnt->script_events, delta);
+        break;
+
     default: /* NGX_HTTP_STRIPE_SYNC_REDIS_CONNECTION */
         (void) ngx_atomic_fetch_add(&cnt->redis_connections, delta);
         break;
@@ -293,6 +301,18 @@ ngx_http_stripe_sync_status_handler(ngx_http_request_t *r)
             "stripe_sync_sentinel_failovers_total %uA\n",
             cnt->redis_unreplicated, cnt->sentinel_lookups,
             cnt->sentinel_errors, cnt->sentinel_failovers);
+
+    p = ngx_slprintf(p, last,
+            "# HELP stripe_sync_redis_script_calls_total Enqueue script "
+            "calls sent to Redis (each carries the events of one pass of "
+            "a worker's event loop).\n"
+            "# TYPE stripe_sync_redis_script_calls_total counter\n"
+            "stripe_sync_redis_script_calls_total %uA\n"
+            "# HELP stripe_sync_redis_script_events_total Events those "
+            "calls carried.\n"
+            "# TYPE stripe_sync_redis_script_events_total counter\n"
+            "stripe_sync_redis_script_events_total %uA\n",
+            cnt->script_calls, cnt->script_events);
 
     p = ngx_slprintf(p, last,
             "# HELP stripe_sync_request_duration_seconds Time from the "

@@ -406,8 +406,8 @@ ingest_enqueue(ingest *g, const action *a)
     char          seen[CLI_REDIS_KEY_MAX], queue[CLI_REDIS_KEY_MAX];
     char          customers[CLI_REDIS_KEY_MAX], stats[CLI_REDIS_KEY_MAX];
     char          once[CLI_REDIS_KEY_MAX], order[CLI_REDIS_KEY_MAX];
-    char          ttl[24], numkeys[4];
-    int           argc, nkeys, i, rc, keep;
+    char          ttl[24], numkeys[4], flags[3];
+    int           argc, nkeys, i, rc, keep, record;
 
     if (ingest_key(g, seen, "seen:", a->id) != 0
         || ingest_key(g, queue, "queue", "") != 0
@@ -421,37 +421,42 @@ ingest_enqueue(ingest *g, const action *a)
         return -1;
     }
 
+    /* one event: its keys after the three shared ones, its flags say
+       which (enqueue_script.h) */
     nkeys = 4 + (a->once_key != NULL) + (a->order_key != NULL);
     snprintf(numkeys, sizeof(numkeys), "%d", nkeys);
     snprintf(ttl, sizeof(ttl), "%d", INGEST_DEDUP_TTL);
     keep = a->customer_id != NULL && a->customer_json != NULL;
+    flags[0] = a->once_key != NULL ? '1' : '0';
+    flags[1] = a->order_key != NULL ? '1' : '0';
+    flags[2] = '\0';
 
     argc = 0;
     argv[argc++] = "EVALSHA";
     argv[argc++] = g->sha;
     argv[argc++] = numkeys;
-    argv[argc++] = seen;
     argv[argc++] = queue;
     argv[argc++] = customers;
     argv[argc++] = stats;
+    argv[argc++] = seen;
     if (a->once_key != NULL) {
         argv[argc++] = once;
     }
-    /* the customer's order list is the last key (enqueue_script.h) */
     if (a->order_key != NULL) {
         argv[argc++] = order;
     }
     argv[argc++] = ttl;
+    argv[argc++] = flags;
+    record = argc;
     argv[argc++] = a->record;
     argv[argc++] = keep ? a->customer_id : "";
     argv[argc++] = keep ? a->customer_json : "";
     argv[argc++] = a->id;
-    argv[argc++] = a->order_key != NULL ? "1" : "0";
 
     for (i = 0; i < argc; i++) {
         lens[i] = strlen(argv[i]);
     }
-    lens[3 + nkeys + 1] = a->record_len;
+    lens[record] = a->record_len;
 
     rep = cli_redis_command(g->redis, argc, argv, lens);
 
@@ -471,14 +476,18 @@ ingest_enqueue(ingest *g, const action *a)
         return -1;
     }
 
-    if (rep->type != REDIS_REPLY_INTEGER) {
+    /* an answer per event: one here */
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1
+        || rep->element[0]->type != REDIS_REPLY_INTEGER)
+    {
         snprintf(g->err, sizeof(g->err), "redis %s: the enqueue script "
-                 "answered something other than a number", g->redis->addr);
+                 "answered something other than one number",
+                 g->redis->addr);
         freeReplyObject(rep);
         return -1;
     }
 
-    rc = (int) rep->integer;
+    rc = (int) rep->element[0]->integer;
     freeReplyObject(rep);
 
     return rc;

@@ -135,18 +135,26 @@ app.post('/stripe/webhook', express.raw({ type: () => true, limit: '1mb' }),
         if (record === null) {
             return res.json({ received: true, ignored: 'event type not handled' });
         }
-        const keys = [`${P}:seen:${event.id}`, `${P}:queue`, `${P}:customers`,
-            `${P}:stats`];
-        if (ONCE.has(record.action)) {
+        // the script's layout (src/enqueue_script.h): the shared keys,
+        // then the event's own; a ttl, then the event's five arguments
+        const keys = [`${P}:queue`, `${P}:customers`, `${P}:stats`,
+            `${P}:seen:${event.id}`];
+        const once = ONCE.has(record.action);
+        if (once) {
             keys.push(`${P}:once:${record.action}:${record.object.id}`);
         }
         const c = record.customer;
+        const order = c && (c.id || c.email);
+        if (order) {
+            keys.push(`${P}:order:${order}`);
+        }
         const customer = c && c.email
             ? JSON.stringify({ email: c.email, name: c.name }) : '';
         try {
-            const r = await enqueue(keys, [ttl, JSON.stringify(record),
+            const r = await enqueue(keys, [ttl, (once ? '1' : '0')
+                + (order ? '1' : '0'), JSON.stringify(record),
                 customer ? c.id : '', customer, event.id]);
-            res.json(r === 1 ? { received: true }
+            res.json(r[0] === 1 ? { received: true }
                 : { received: true, duplicate: true });
         } catch (e) {
             res.status(503).set('Retry-After', '5').json({ error: 'Redis: ' + e.message });
