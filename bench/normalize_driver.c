@@ -151,13 +151,16 @@ main(int argc, char **argv)
 
     body = make_event((size_t) atol(argv[1]), &len);
 
+    /* prepared once, as the module does when it reads its configuration */
+    memset(&secret, 0, sizeof(secret));
     secret.data = (const unsigned char *) SECRET;
     secret.len = sizeof(SECRET) - 1;
 
     if (stripe_sig_sign(&secret, TIMESTAMP, (unsigned char *) body, len, hex)
-        != 0)
+        != 0
+        || stripe_sig_secret_prepare(&secret) != 0)
     {
-        fprintf(stderr, "stripe_sig_sign failed\n");
+        fprintf(stderr, "stripe_sig_sign or _prepare failed\n");
         return 1;
     }
 
@@ -188,6 +191,7 @@ main(int argc, char **argv)
     }
 
     printf("body %zu record %zu\n", len, record_len);
+    stripe_sig_secret_wipe(&secret);
     free(body);
 
     return 0;

@@ -530,18 +530,28 @@ ngx_http_stripe_sync_prepare(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* keyed HMAC states are as sensitive as the keys: beside them */
     conf->nsig_secrets = conf->secrets->nelts;
-    conf->sig_secrets = ngx_palloc(cf->pool,
-                                   conf->nsig_secrets
-                                   * sizeof(stripe_sig_secret));
+    conf->sig_secrets = (stripe_sig_secret *)
+        ngx_http_stripe_sync_secret_alloc(cf, conf->nsig_secrets
+                                              * sizeof(stripe_sig_secret));
     if (conf->sig_secrets == NULL) {
         return NGX_CONF_ERROR;
     }
 
     secret = conf->secrets->elts;
     for (i = 0; i < conf->nsig_secrets; i++) {
+        ngx_memzero(&conf->sig_secrets[i], sizeof(stripe_sig_secret));
         conf->sig_secrets[i].data = secret[i].data;
         conf->sig_secrets[i].len = secret[i].len;
+
+        if (stripe_sig_secret_prepare(&conf->sig_secrets[i]) != 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"stripe_sync\" in %V:%ui: cannot key "
+                          "HMAC-SHA256 with webhook secret #%ui",
+                          &conf->enable_file, conf->enable_line, i + 1);
+            return NGX_CONF_ERROR;
+        }
     }
 
     ngx_str_null(&password);
@@ -1354,7 +1364,8 @@ failed:
 /*
  * Secrets live in pages of their own: left out of core dumps
  * (MADV_DONTDUMP: nginx itself stays dumpable), locked in RAM when the
- * memlock limit allows, zeroed and unmapped with the cycle's pool.
+ * memlock limit allows, zeroed and unmapped with the cycle's pool. Blocks
+ * are NGX_ALIGNMENT-aligned: structs (prepared secrets) live here too.
  */
 
 static u_char *
@@ -1370,9 +1381,11 @@ ngx_http_stripe_sync_secret_alloc(ngx_conf_t *cf, size_t size)
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_stripe_sync_module);
     mem = &smcf->secret_mem;
 
-    if ((size_t) (mem->end - mem->pos) >= size) {
-        p = mem->pos;
-        mem->pos += size;
+    /* end is page-aligned, so the aligned pos never passes it */
+    p = ngx_align_ptr(mem->pos, NGX_ALIGNMENT);
+
+    if ((size_t) (mem->end - p) >= size) {
+        mem->pos = p + size;
         return p;
     }
 

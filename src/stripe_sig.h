@@ -7,7 +7,9 @@
  * |now - t| <= tolerance. Other schemes are ignored. Digests are compared in
  * constant time.
  *
- * Pure C: no nginx, no allocation. Shared by the nginx module and the tool.
+ * Pure C: no nginx, no allocation (not even in OpenSSL: SHA-256 runs on
+ * states held in stripe_sig_secret and on the stack). Shared by the nginx
+ * module and the tool.
  */
 
 #ifndef STRIPE_SIG_H
@@ -47,10 +49,26 @@ typedef struct {
     unsigned char  v1[STRIPE_SIG_MAX_V1][32];
 } stripe_sig_header;
 
-/* A secret: bytes, not necessarily NUL-terminated. */
+/* Bytes of one SHA-256 state (OpenSSL's SHA256_CTX, checked in the .c). */
+#define STRIPE_SIG_HMAC_STATE_SIZE  112
+
+/*
+ * A secret: bytes, not necessarily NUL-terminated. Zero the whole struct
+ * before setting data and len by hand.
+ *
+ * stripe_sig_secret_prepare() keys HMAC-SHA256 with it once: hmac_inner and
+ * hmac_outer are the SHA-256 states after key^ipad and key^opad, so a check
+ * only hashes the signed string. A secret not prepared is keyed at each
+ * check. The states are as sensitive as the key: keep the struct wherever
+ * the secret itself lives, and stripe_sig_secret_wipe() it (or wipe that
+ * memory) when done. Prepare again after changing data or len.
+ */
 typedef struct {
     const unsigned char  *data;
     size_t                len;
+    int                   prepared;
+    unsigned char         hmac_inner[STRIPE_SIG_HMAC_STATE_SIZE];
+    unsigned char         hmac_outer[STRIPE_SIG_HMAC_STATE_SIZE];
 } stripe_sig_secret;
 
 /*
@@ -62,8 +80,17 @@ stripe_sig_status stripe_sig_parse(const char *header, size_t len,
     stripe_sig_header *out, const char **reason);
 
 /*
- * Verifies a parsed header against a body and the configured secrets.
- * tolerance is in seconds; 0 disables the time check.
+ * Keys HMAC-SHA256 with secret->data (see stripe_sig_secret). Returns 0, or
+ * -1 (secret not prepared) when the secret is empty or OpenSSL failed.
+ */
+int stripe_sig_secret_prepare(stripe_sig_secret *secret);
+
+/* Erases the prepared state (data and len are left as they are). */
+void stripe_sig_secret_wipe(stripe_sig_secret *secret);
+
+/*
+ * Verifies a parsed header against a body and the configured secrets,
+ * prepared or not. tolerance is in seconds; 0 disables the time check.
  */
 stripe_sig_status stripe_sig_check(const stripe_sig_header *h,
     const unsigned char *body, size_t body_len,
@@ -79,7 +106,7 @@ stripe_sig_status stripe_sig_verify(const char *header, size_t header_len,
 /*
  * Computes the v1 signature of body at timestamp t with secret, as 64
  * lowercase hex digits plus a NUL into hex (used by "stripe-sync send" and
- * the tests).
+ * the tests). Reads only data and len: the key is derived at each call.
  */
 int stripe_sig_sign(const stripe_sig_secret *secret, int64_t t,
     const unsigned char *body, size_t body_len,

@@ -48,6 +48,25 @@ my %SECRET = (
     redis_password => 'redis-dump-' . rnd(),
 );
 
+# the keyed HMAC-SHA256 states of each webhook secret (the eight words of
+# SHA256_CTX.h after key^ipad and key^opad, little-endian), which the
+# module prepares once: as good as the key to a forger, so they must be
+# only where the secrets are
+use Digest::SHA;
+sub hmac_h {
+    my ($key, $pad) = @_;
+    my $k = length($key) > 64 ? Digest::SHA::sha256($key) : $key;
+    $k .= "\0" x (64 - length $k);
+    my $st = Digest::SHA->new(256)->add($k ^ (chr($pad) x 64))->getstate;
+    my ($h) = $st =~ /^H:(\S+)/m or die "no H in getstate";
+    my @w = map { hex } split /:/, $h;
+    return pack('V8', @w[0 .. 7]);
+}
+for my $name (qw(webhook_file webhook_inline webhook_next)) {
+    $SECRET{"${name}_ipad"} = hmac_h($SECRET{$name}, 0x36);
+    $SECRET{"${name}_opad"} = hmac_h($SECRET{$name}, 0x5c);
+}
+
 my $dir = temp_dir('coredump');
 my $hook_file = write_secret($dir, 'hook.whsec', "$SECRET{webhook_file}\n");
 my $pw_file = write_secret($dir, 'redis.pass', "$SECRET{redis_password}\n");
@@ -186,12 +205,13 @@ sub traffic {
     }
 }
 
-# the workers' Redis connections, AUTH answered (their last command)
+# the workers' Redis connections, AUTH answered (their last command, or
+# the SCRIPT LOAD that follows it on a new connection)
 sub workers_authed {
     my ($count) = @_;
     return wait_until(sub {
         my $list = $redis->cmd('CLIENT', 'LIST') // '';
-        my $n = () = $list =~ /\bcmd=auth\b/g;
+        my $n = () = $list =~ /\bcmd=(?:auth|script\|load)\b/g;
         return $n >= $count;
     }, tmo(10));
 }
@@ -199,7 +219,9 @@ sub workers_authed {
 subtest 'nginx, just started: secrets only in memory left out of core dumps' => sub {
     # before any request: hiredis's freed buffers are not reused yet
     ok(workers_authed(2), 'both workers connected to Redis with the password');
-    my @names = qw(webhook_file webhook_inline redis_password);
+    my @names = qw(webhook_file webhook_inline redis_password
+                   webhook_file_ipad webhook_file_opad webhook_inline_ipad
+                   webhook_inline_opad);
     only_in_dd('master', $ng->pid, @names);
     only_in_dd("worker $_", $_, @names) for $ng->worker_pids;
 };
@@ -207,7 +229,9 @@ subtest 'nginx, just started: secrets only in memory left out of core dumps' => 
 subtest 'nginx, after requests: secrets only in memory left out of core dumps' => sub {
     traffic($SECRET{webhook_file});
     ok($redis->queue_len >= 2, 'events reached Redis (AUTH with the password)');
-    my @names = qw(webhook_file webhook_inline redis_password);
+    my @names = qw(webhook_file webhook_inline redis_password
+                   webhook_file_ipad webhook_file_opad webhook_inline_ipad
+                   webhook_inline_opad);
     only_in_dd('master', $ng->pid, @names);
     my @w = $ng->worker_pids;
     is(scalar(@w), 2, 'two workers');
@@ -225,7 +249,9 @@ subtest 'nginx, reloaded with a rotated secret' => sub {
     spew($hook_file, "$SECRET{webhook_next}\n$SECRET{webhook_file}\n", 0600);
     $ng->reload(wait_old => 1);
     traffic($SECRET{webhook_next});
-    my @names = qw(webhook_next webhook_file webhook_inline redis_password);
+    my @names = qw(webhook_next webhook_file webhook_inline redis_password
+                   webhook_next_ipad webhook_next_opad webhook_file_ipad
+                   webhook_file_opad webhook_inline_ipad webhook_inline_opad);
     only_in_dd('master', $ng->pid, @names);
     only_in_dd("new worker $_", $_, @names) for $ng->worker_pids;
 };

@@ -15,8 +15,8 @@
 #include "stripe_sig.h"
 
 static const stripe_sig_secret  fuzz_secrets[2] = {
-    { (const unsigned char *) "whsec_fuzz_old", 14 },
-    { (const unsigned char *) "whsec_fuzz", 10 },
+    { .data = (const unsigned char *) "whsec_fuzz_old", .len = 14 },
+    { .data = (const unsigned char *) "whsec_fuzz", .len = 10 },
 };
 
 

@@ -96,6 +96,7 @@ test_post(void)
     sig = req_header(&r->req[0], "X-Stripe-Sync-Signature");
     ok(sig != NULL && strncmp(sig, "t=", 2) == 0 && strstr(sig, ",v1=")
        != NULL, "signature header t=..,v1=..: %s", sig ? sig : "(none)");
+    memset(&secret, 0, sizeof(secret));     /* not prepared */
     secret.data = (const unsigned char *) SECRET;
     secret.len = strlen(SECRET);
     is_int(stripe_sig_verify(sig, strlen(sig),

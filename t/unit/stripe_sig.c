@@ -1,6 +1,11 @@
 /*
  * Unit tests for src/stripe_sig.c (SPEC 7). Run from the repository root:
  * the test vector's payload is read from t/fixtures/.
+ *
+ * The verification tests run twice: with the vector's secret as callers of
+ * stripe_sig_sign() fill it (data and len: keyed at each check), then
+ * prepared (stripe_sig_secret_prepare(), as the module does): the outcomes
+ * and reasons must be the same.
  */
 
 #include <stdint.h>
@@ -26,8 +31,13 @@ static unsigned char  *body;
 static size_t          body_len;
 
 static const stripe_sig_secret  vector_secret = {
-    (const unsigned char *) VECTOR_SECRET, sizeof(VECTOR_SECRET) - 1
+    .data = (const unsigned char *) VECTOR_SECRET,
+    .len = sizeof(VECTOR_SECRET) - 1
 };
+
+/* what verify_vector() checks with: vector_secret, or a prepared copy */
+static const stripe_sig_secret  *vector_key = &vector_secret;
+static int                       prepared_round;
 
 
 /* is_str() tests its arguments for NULL; an array would trip -Waddress. */
@@ -70,13 +80,28 @@ read_file(const char *path, size_t *len)
 }
 
 
+/* In the prepared round, the secrets a test builds are prepared too. */
+static void
+round_prepare(stripe_sig_secret *secrets, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; prepared_round && i < n; i++) {
+        if (secrets[i].len > 0 && stripe_sig_secret_prepare(&secrets[i]) != 0)
+        {
+            ok(0, "prepare test secret %zu", i);
+        }
+    }
+}
+
+
 static stripe_sig_status
 verify_vector(const char *header, int64_t now, int64_t tolerance,
     const char **reason)
 {
     *reason = NULL;
     return stripe_sig_verify(header, strlen(header), body, body_len,
-                             &vector_secret, 1, now, tolerance, reason);
+                             vector_key, 1, now, tolerance, reason);
 }
 
 
@@ -132,12 +157,12 @@ test_vector(void)
     is_int(h.nv1, 1, "parse: one v1 (v0 ignored)");
     ok(h.v1[0][0] == 0x22 && h.v1[0][31] == 0xc7, "parse: v1 decoded");
 
-    is_int(stripe_sig_check(&h, body, body_len, &vector_secret, 1, VECTOR_T,
+    is_int(stripe_sig_check(&h, body, body_len, vector_key, 1, VECTOR_T,
                             300, &reason),
            STRIPE_SIG_OK, "check on a parsed header");
 
     /* reason is optional */
-    is_int(stripe_sig_verify("", 0, body, body_len, &vector_secret, 1,
+    is_int(stripe_sig_verify("", 0, body, body_len, vector_key, 1,
                              VECTOR_T, 300, NULL),
            STRIPE_SIG_ERR_MISSING, "reason may be NULL");
 
@@ -183,12 +208,13 @@ test_rotation(void)
     const char         *reason;
     stripe_sig_status   rc;
     stripe_sig_secret   secrets[2] = {
-        { (const unsigned char *) "whsec_old", 9 },
-        { (const unsigned char *) "whsec_new", 9 },
+        { .data = (const unsigned char *) "whsec_old", .len = 9 },
+        { .data = (const unsigned char *) "whsec_new", .len = 9 },
     };
 
     stripe_sig_sign(&secrets[1], VECTOR_T, body, body_len, hex_new);
     stripe_sig_sign(&secrets[0], VECTOR_T, body, body_len, hex_old);
+    round_prepare(secrets, 2);
     ok(strcmp(hex_new, hex_old) != 0, "two secrets sign differently");
 
     snprintf(header, sizeof(header), "t=1533204620,v1=%s", hex_new);
@@ -365,8 +391,11 @@ test_mismatch(void)
     char                hex[STRIPE_SIG_HEX_LEN + 1];
     const char         *reason;
     stripe_sig_status   rc;
-    stripe_sig_secret   wrong = { (const unsigned char *) "webhook_secreT",
-                                  14 };
+    stripe_sig_secret   wrong = {
+        .data = (const unsigned char *) "webhook_secreT", .len = 14
+    };
+
+    round_prepare(&wrong, 1);
 
     /* Flip the last byte, then the first: the compare covers all 32. */
     strcpy(hex, VECTOR_V1);
@@ -397,7 +426,7 @@ test_mismatch(void)
 
     rc = stripe_sig_verify("t=1533204620,v1=" VECTOR_V1,
                            strlen("t=1533204620,v1=" VECTOR_V1), body,
-                           body_len - 1, &vector_secret, 1, VECTOR_T, 300,
+                           body_len - 1, vector_key, 1, VECTOR_T, 300,
                            &reason);
     is_int(rc, STRIPE_SIG_ERR_MISMATCH, "truncated body rejected");
 
@@ -416,10 +445,10 @@ test_no_secret(void)
 {
     const char         *reason = NULL;
     stripe_sig_status   rc;
-    stripe_sig_secret   empty = { (const unsigned char *) "", 0 };
+    stripe_sig_secret   empty = { .data = (const unsigned char *) "" };
     const char         *h = "t=1533204620,v1=" VECTOR_V1;
 
-    rc = stripe_sig_verify(h, strlen(h), body, body_len, &vector_secret, 0,
+    rc = stripe_sig_verify(h, strlen(h), body, body_len, vector_key, 0,
                            VECTOR_T, 300, &reason);
     is_int(rc, STRIPE_SIG_ERR_NO_SECRET, "nsecrets == 0");
     ok(reason && strstr(reason, "no Stripe webhook secret"),
@@ -429,11 +458,15 @@ test_no_secret(void)
                            300, &reason);
     is_int(rc, STRIPE_SIG_ERR_NO_SECRET, "secrets == NULL");
 
+    is_int(stripe_sig_secret_prepare(&empty), -1,
+           "an empty secret is not prepared");
+    is_int(empty.prepared, 0, "an empty secret: not marked prepared");
+
     rc = stripe_sig_verify(h, strlen(h), body, body_len, &empty, 1, VECTOR_T,
                            300, &reason);
     is_int(rc, STRIPE_SIG_ERR_NO_SECRET, "an empty secret is no secret");
 
-    rc = stripe_sig_verify(h, strlen(h), body, body_len, &vector_secret, 0,
+    rc = stripe_sig_verify(h, strlen(h), body, body_len, vector_key, 0,
                            VECTOR_T + 100000, 300, &reason);
     is_int(rc, STRIPE_SIG_ERR_NO_SECRET, "no secret is reported first");
 }
@@ -483,12 +516,12 @@ test_raw_timestamp(void)
         sscanf(VECTOR_V1 + 2 * i, "%2x", &b);
         h.v1[0][i] = (unsigned char) b;
     }
-    rc = stripe_sig_check(&h, body, body_len, &vector_secret, 1, VECTOR_T,
+    rc = stripe_sig_check(&h, body, body_len, vector_key, 1, VECTOR_T,
                           300, &reason);
     is_int(rc, STRIPE_SIG_OK, "check with t_len 0 formats the timestamp");
 
     h.nv1 = 0;
-    rc = stripe_sig_check(&h, body, body_len, &vector_secret, 1, VECTOR_T,
+    rc = stripe_sig_check(&h, body, body_len, vector_key, 1, VECTOR_T,
                           300, &reason);
     is_int(rc, STRIPE_SIG_ERR_NO_V1, "check with nv1 0");
 }
@@ -498,7 +531,7 @@ static void
 test_sign(void)
 {
     char               hex[STRIPE_SIG_HEX_LEN + 1];
-    stripe_sig_secret  empty = { (const unsigned char *) "", 0 };
+    stripe_sig_secret  empty = { .data = (const unsigned char *) "" };
 
     is_int(stripe_sig_sign(&empty, VECTOR_T, body, body_len, hex), -1,
            "sign refuses an empty secret");
@@ -511,9 +544,295 @@ test_sign(void)
 }
 
 
+/* hex of HMAC-SHA256(key, "<t>.<msg>") by OpenSSL's one-shot HMAC() */
+static void
+reference_hex(const unsigned char *key, size_t key_len, const char *t,
+    const unsigned char *msg, size_t msg_len, char hex[STRIPE_SIG_HEX_LEN + 1])
+{
+    size_t          i, t_len;
+    unsigned int    len;
+    unsigned char  *signed_text, digest[EVP_MAX_MD_SIZE];
+
+    t_len = strlen(t);
+    signed_text = malloc(t_len + 1 + msg_len);
+    if (signed_text == NULL) {
+        printf("Bail out! malloc\n");
+        exit(255);
+    }
+
+    memcpy(signed_text, t, t_len);
+    signed_text[t_len] = '.';
+    if (msg_len > 0) {
+        memcpy(signed_text + t_len + 1, msg, msg_len);
+    }
+
+    HMAC(EVP_sha256(), key, (int) key_len, signed_text, t_len + 1 + msg_len,
+         digest, &len);
+    free(signed_text);
+
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", digest[i]);
+    }
+}
+
+
+static void
+test_prepare(void)
+{
+    size_t              i, nonzero;
+    const char         *reason;
+    const char         *h = "t=1533204620,v1=" VECTOR_V1;
+    stripe_sig_secret   s;
+
+    s = vector_secret;
+    is_int(stripe_sig_secret_prepare(&s), 0, "prepare the vector's secret");
+    is_int(s.prepared, 1, "marked prepared");
+    is_int(stripe_sig_verify(h, strlen(h), body, body_len, &s, 1, VECTOR_T,
+                             300, &reason),
+           STRIPE_SIG_OK, "the Stripe test vector through a prepared secret");
+
+    /* the check hashes with the states: the key bytes are not read again */
+    s.data = (const unsigned char *) "XXXXXXXXXXXXXX";
+    is_int(stripe_sig_verify(h, strlen(h), body, body_len, &s, 1, VECTOR_T,
+                             300, &reason),
+           STRIPE_SIG_OK, "prepared: the states are used, not data");
+
+    s.data = (const unsigned char *) "whsec_other";
+    s.len = 11;
+    is_int(stripe_sig_secret_prepare(&s), 0, "prepare again, another key");
+    is_int(stripe_sig_verify(h, strlen(h), body, body_len, &s, 1, VECTOR_T,
+                             300, &reason),
+           STRIPE_SIG_ERR_MISMATCH, "prepared again: the new key is used");
+
+    stripe_sig_secret_wipe(&s);
+    nonzero = 0;
+    for (i = 0; i < STRIPE_SIG_HMAC_STATE_SIZE; i++) {
+        nonzero += s.hmac_inner[i] != 0;
+        nonzero += s.hmac_outer[i] != 0;
+    }
+    is_int(nonzero, 0, "wipe zeroes both states");
+    is_int(s.prepared, 0, "wipe: no longer marked prepared");
+    ok(s.len == 11 && s.data != NULL, "wipe leaves data and len");
+
+    s.data = vector_secret.data;
+    s.len = vector_secret.len;
+    is_int(stripe_sig_verify(h, strlen(h), body, body_len, &s, 1, VECTOR_T,
+                             300, &reason),
+           STRIPE_SIG_OK, "wiped: keyed at each check again");
+}
+
+
+/* The same outcome and reason, prepared or not, on a variety of headers. */
+static void
+test_prepared_same(void)
+{
+    size_t              i, differ;
+    const char         *r1, *r2;
+    stripe_sig_status   rc1, rc2;
+    stripe_sig_secret   p;
+    static const char  *headers[] = {
+        "t=1533204620,v1=" VECTOR_V1,
+        "t=1533204620,v1=" OTHER_V1,
+        "t=1533204620,v1=" OTHER_V1 ",v1=" VECTOR_V1,
+        "t=1533204621,v1=" VECTOR_V1,
+        "t=01533204620,v1=" VECTOR_V1,
+        "t=1533209999,v1=" VECTOR_V1,
+        "t=1533204620",
+        "v1=" VECTOR_V1,
+        "garbage",
+    };
+
+    p = vector_secret;
+    stripe_sig_secret_prepare(&p);
+
+    differ = 0;
+    for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        r1 = NULL;
+        r2 = NULL;
+        rc1 = stripe_sig_verify(headers[i], strlen(headers[i]), body,
+                                body_len, &vector_secret, 1, VECTOR_T, 300,
+                                &r1);
+        rc2 = stripe_sig_verify(headers[i], strlen(headers[i]), body,
+                                body_len, &p, 1, VECTOR_T, 300, &r2);
+        if (rc1 != rc2 || r1 != r2) {
+            diag("differ on \"%s\": %d \"%s\" vs %d \"%s\"", headers[i],
+                 rc1, r1 ? r1 : "(null)", rc2, r2 ? r2 : "(null)");
+            differ++;
+        }
+    }
+
+    is_int(differ, 0, "prepared and not: same status and reason on %zu "
+           "headers", sizeof(headers) / sizeof(headers[0]));
+
+    stripe_sig_secret_wipe(&p);
+}
+
+
+/*
+ * Keys around SHA-256's 64-byte block (a longer key is hashed first) and
+ * bodies around its padding boundaries, against OpenSSL's HMAC().
+ */
+static void
+test_key_lengths(void)
+{
+    static const size_t  key_lens[] = { 1, 32, 63, 64, 65, 128, 200 };
+    static const size_t  body_lens[] = { 0, 1, 44, 45, 53, 117, 484, 3000 };
+    size_t               k, b, i, signed_bad, plain_bad, prep_bad, forged;
+    char                 want[STRIPE_SIG_HEX_LEN + 1];
+    char                 hex[STRIPE_SIG_HEX_LEN + 1], header[128];
+    const char          *reason;
+    unsigned char        key[200], msg[3000];
+    stripe_sig_secret    plain, prep;
+
+    for (i = 0; i < sizeof(msg); i++) {
+        msg[i] = (unsigned char) (i * 131 + 7);
+    }
+
+    for (k = 0; k < sizeof(key_lens) / sizeof(key_lens[0]); k++) {
+        for (i = 0; i < key_lens[k]; i++) {
+            key[i] = (unsigned char) (i * 37 + key_lens[k]);  /* 0x00 too */
+        }
+
+        memset(&plain, 0, sizeof(plain));
+        plain.data = key;
+        plain.len = key_lens[k];
+        prep = plain;
+        is_int(stripe_sig_secret_prepare(&prep), 0,
+               "key of %zu bytes: prepared", key_lens[k]);
+
+        signed_bad = plain_bad = prep_bad = forged = 0;
+
+        for (b = 0; b < sizeof(body_lens) / sizeof(body_lens[0]); b++) {
+            reference_hex(key, key_lens[k], "1533204620", msg, body_lens[b],
+                          want);
+
+            stripe_sig_sign(&plain, VECTOR_T, msg, body_lens[b], hex);
+            signed_bad += strcmp(hex, want) != 0;
+
+            snprintf(header, sizeof(header), "t=1533204620,v1=%s", want);
+            plain_bad += stripe_sig_verify(header, strlen(header), msg,
+                                           body_lens[b], &plain, 1, VECTOR_T,
+                                           300, &reason)
+                         != STRIPE_SIG_OK;
+            prep_bad += stripe_sig_verify(header, strlen(header), msg,
+                                          body_lens[b], &prep, 1, VECTOR_T,
+                                          300, &reason)
+                        != STRIPE_SIG_OK;
+
+            /* one bit off: refused both ways */
+            i = strlen(header) - 1;
+            header[i] = header[i] == '0' ? '1' : '0';
+            forged += stripe_sig_verify(header, strlen(header), msg,
+                                        body_lens[b], &plain, 1, VECTOR_T,
+                                        300, &reason)
+                      == STRIPE_SIG_ERR_MISMATCH;
+            forged += stripe_sig_verify(header, strlen(header), msg,
+                                        body_lens[b], &prep, 1, VECTOR_T,
+                                        300, &reason)
+                      == STRIPE_SIG_ERR_MISMATCH;
+        }
+
+        is_int(signed_bad, 0, "key of %zu bytes: sign agrees with HMAC()",
+               key_lens[k]);
+        is_int(plain_bad, 0, "key of %zu bytes: HMAC()'s signature verifies",
+               key_lens[k]);
+        is_int(prep_bad, 0, "key of %zu bytes: verifies when prepared",
+               key_lens[k]);
+        is_int(forged, 2 * b, "key of %zu bytes: a bit off is refused",
+               key_lens[k]);
+
+        stripe_sig_secret_wipe(&prep);
+    }
+
+    /* an empty key is refused everywhere: one every forger knows */
+    memset(&plain, 0, sizeof(plain));
+    plain.data = key;
+    is_int(stripe_sig_secret_prepare(&plain), -1,
+           "key of 0 bytes: not prepared");
+    is_int(stripe_sig_sign(&plain, VECTOR_T, msg, 10, hex), -1,
+           "key of 0 bytes: sign refuses");
+    reference_hex(key, 0, "1533204620", msg, 10, want);
+    snprintf(header, sizeof(header), "t=1533204620,v1=%s", want);
+    is_int(stripe_sig_verify(header, strlen(header), msg, 10, &plain, 1,
+                             VECTOR_T, 300, &reason),
+           STRIPE_SIG_ERR_NO_SECRET,
+           "key of 0 bytes: HMAC()'s signature is not accepted");
+}
+
+
+/* Several secrets, prepared, not, or some of each: the match anywhere. */
+static void
+test_secret_positions(void)
+{
+    static const char *const  modes[] = { "none", "all", "every other" };
+    size_t                    n, at, i, mode, bad;
+    char                      names[4][32], hex[STRIPE_SIG_HEX_LEN + 1];
+    char                      forged[STRIPE_SIG_HEX_LEN + 1], header[256];
+    const char               *reason;
+    stripe_sig_secret         secrets[4], stranger;
+
+    memset(&stranger, 0, sizeof(stranger));
+    stranger.data = (const unsigned char *) "whsec_stranger";
+    stranger.len = 14;
+    stripe_sig_sign(&stranger, VECTOR_T, body, body_len, forged);
+
+    for (mode = 0; mode < 3; mode++) {
+        for (n = 1; n <= 4; n++) {
+            memset(secrets, 0, sizeof(secrets));
+
+            for (i = 0; i < n; i++) {
+                snprintf(names[i], sizeof(names[i]), "whsec_position_%zu", i);
+                secrets[i].data = (const unsigned char *) names[i];
+                secrets[i].len = strlen(names[i]);
+
+                if (mode == 1 || (mode == 2 && i % 2 == 0)) {
+                    stripe_sig_secret_prepare(&secrets[i]);
+                }
+            }
+
+            bad = 0;
+
+            for (at = 0; at < n; at++) {
+                stripe_sig_sign(&secrets[at], VECTOR_T, body, body_len, hex);
+
+                snprintf(header, sizeof(header), "t=1533204620,v1=%s", hex);
+                bad += stripe_sig_verify(header, strlen(header), body,
+                                         body_len, secrets, n, VECTOR_T, 300,
+                                         &reason)
+                       != STRIPE_SIG_OK;
+
+                /* the genuine v1 after a forged one */
+                snprintf(header, sizeof(header),
+                         "t=1533204620,v1=%s,v1=%s", forged, hex);
+                bad += stripe_sig_verify(header, strlen(header), body,
+                                         body_len, secrets, n, VECTOR_T, 300,
+                                         &reason)
+                       != STRIPE_SIG_OK;
+            }
+
+            is_int(bad, 0, "%zu secrets, %s prepared: the match in each "
+                   "position is accepted", n, modes[mode]);
+
+            snprintf(header, sizeof(header), "t=1533204620,v1=%s", forged);
+            is_int(stripe_sig_verify(header, strlen(header), body, body_len,
+                                     secrets, n, VECTOR_T, 300, &reason),
+                   STRIPE_SIG_ERR_MISMATCH,
+                   "%zu secrets, %s prepared: another secret's signature is "
+                   "refused", n, modes[mode]);
+
+            for (i = 0; i < n; i++) {
+                stripe_sig_secret_wipe(&secrets[i]);
+            }
+        }
+    }
+}
+
+
 int
 main(void)
 {
+    stripe_sig_secret  prepared;
+
     body = read_file(VECTOR_PATH, &body_len);
     if (body == NULL) {
         ok(0, "read %s (run from the repository root)", VECTOR_PATH);
@@ -529,6 +848,34 @@ main(void)
     test_no_secret();
     test_raw_timestamp();
     test_sign();
+
+    /* the same again, as the module checks: every secret prepared */
+    prepared = vector_secret;
+    if (!is_int(stripe_sig_secret_prepare(&prepared), 0,
+                "prepared round: the vector's secret prepared"))
+    {
+        return tap_done();
+    }
+
+    vector_key = &prepared;
+    prepared_round = 1;
+
+    test_vector();
+    test_several_v1();
+    test_rotation();
+    test_tolerance();
+    test_refusals();
+    test_mismatch();
+    test_no_secret();
+    test_raw_timestamp();
+
+    stripe_sig_secret_wipe(&prepared);
+    vector_key = &vector_secret;
+
+    test_prepare();
+    test_prepared_same();
+    test_key_lengths();
+    test_secret_positions();
 
     free(body);
     return tap_done();

@@ -16,6 +16,9 @@
  * statically, so its calls bind to this definition instead of libcrypto's;
  * each call is recorded (which v1 it was given, the length) and answered
  * by a plain byte loop.
+ *
+ * Every case runs with the secrets keyed at each check and prepared
+ * (stripe_sig_secret_prepare(), as the module holds them).
  */
 
 #include <stdint.h>
@@ -105,8 +108,8 @@ make_header(char *out, size_t len, int64_t t, const unsigned char *body,
 
 
 static void
-check_pairs(const char *what, size_t nsecrets, size_t nv1, int good_secret,
-    int good_at)
+check_pairs(const char *what, int prepared, size_t nsecrets, size_t nv1,
+    int good_secret, int good_at)
 {
     static const unsigned char  body[] = "{\"id\":\"evt_ct\"}";
     static const char *const    names[] = {
@@ -117,11 +120,22 @@ check_pairs(const char *what, size_t nsecrets, size_t nv1, int good_secret,
     stripe_sig_status   rc, want;
     const char         *reason;
     char                header[STRIPE_SIG_HEADER_MAX + 1];
+    char                name[128];
     size_t              i, in_order;
+
+    snprintf(name, sizeof(name), "%s%s", what, prepared ? " (prepared)" : "");
+    what = name;
+
+    memset(secrets, 0, sizeof(secrets));
 
     for (i = 0; i < nsecrets; i++) {
         secrets[i].data = (const unsigned char *) names[i];
         secrets[i].len = strlen(names[i]);
+
+        if (prepared && stripe_sig_secret_prepare(&secrets[i]) != 0) {
+            printf("Bail out! stripe_sig_secret_prepare failed\n");
+            exit(255);
+        }
     }
 
     make_header(header, sizeof(header), 1745433906, body, sizeof(body) - 1,
@@ -154,28 +168,37 @@ check_pairs(const char *what, size_t nsecrets, size_t nv1, int good_secret,
     }
     is_int(in_order, ncalls, "%s: each secret's digest against v1 0..%zu",
            what, nv1 - 1);
+
+    for (i = 0; i < nsecrets; i++) {
+        stripe_sig_secret_wipe(&secrets[i]);
+    }
 }
 
 
 int
 main(void)
 {
+    int                 prepared;
     stripe_sig_secret   secrets[3];
     stripe_sig_header   h;
     const char         *reason;
     char                header[STRIPE_SIG_HEADER_MAX + 1];
 
-    /* a match in the very first pair must not cut the loop short */
-    check_pairs("match in the first pair", 3, 4, 0, 0);
-    check_pairs("match in the last pair", 3, 4, 2, 3);
-    check_pairs("match in the middle", 3, 4, 1, 2);
-    check_pairs("no match", 3, 4, -1, -1);
-    check_pairs("one secret, one v1", 1, 1, 0, 0);
-    check_pairs("four secrets, 16 v1", 4, STRIPE_SIG_MAX_V1, 0, 0);
-    check_pairs("four secrets, 16 v1, no match", 4, STRIPE_SIG_MAX_V1, -1,
-                -1);
+    for (prepared = 0; prepared <= 1; prepared++) {
+        /* a match in the very first pair must not cut the loop short */
+        check_pairs("match in the first pair", prepared, 3, 4, 0, 0);
+        check_pairs("match in the last pair", prepared, 3, 4, 2, 3);
+        check_pairs("match in the middle", prepared, 3, 4, 1, 2);
+        check_pairs("no match", prepared, 3, 4, -1, -1);
+        check_pairs("one secret, one v1", prepared, 1, 1, 0, 0);
+        check_pairs("four secrets, 16 v1", prepared, 4, STRIPE_SIG_MAX_V1,
+                    0, 0);
+        check_pairs("four secrets, 16 v1, no match", prepared, 4,
+                    STRIPE_SIG_MAX_V1, -1, -1);
+    }
 
     /* an empty secret is skipped: no digest, no comparison */
+    memset(secrets, 0, sizeof(secrets));
     secrets[0].data = (const unsigned char *) "whsec_ct_one";
     secrets[0].len = 12;
     secrets[1].data = (const unsigned char *) "";
