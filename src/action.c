@@ -1103,6 +1103,99 @@ typedef struct {
 } writer;
 
 
+/*
+ * One generator per event, for the record and then the customer JSON, takes
+ * its memory from the work arena and goes with it, once the event is
+ * normalized: no malloc of its own, nothing to free. yajl grows its buffer
+ * by realloc without saying the old size, so each block records its own.
+ */
+typedef struct {
+    size_t          size;
+    size_t          pad;        /* what follows stays aligned for structs */
+} writer_block;
+
+
+static void *
+writer_malloc(void *ctx, size_t size)
+{
+    writer_block  *b;
+
+    if (size > SIZE_MAX / 2) {
+        return NULL;
+    }
+
+    b = json_arena_alloc(ctx, sizeof(writer_block) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->size = size;
+
+    return b + 1;
+}
+
+
+static void *
+writer_realloc(void *ctx, void *ptr, size_t size)
+{
+    writer_block  *old;
+    void          *p;
+
+    if (ptr == NULL) {
+        return writer_malloc(ctx, size);
+    }
+
+    old = (writer_block *) ptr - 1;
+
+    if (size <= old->size) {
+        return ptr;
+    }
+
+    p = writer_malloc(ctx, size);
+    if (p != NULL) {
+        memcpy(p, ptr, old->size);
+    }
+
+    return p;
+}
+
+
+/* The arena is freed whole. */
+static void
+writer_free(void *ctx, void *ptr)
+{
+    (void) ctx;
+    (void) ptr;
+}
+
+
+static int
+writer_open(writer *w, json_arena *work)
+{
+    yajl_alloc_funcs  funcs;
+
+    funcs.malloc = writer_malloc;
+    funcs.realloc = writer_realloc;
+    funcs.free = writer_free;
+    funcs.ctx = work;
+
+    w->failed = 0;
+    w->g = yajl_gen_alloc(&funcs);     /* copies funcs */
+
+    return w->g != NULL ? 0 : -1;
+}
+
+
+/* A new document, in the buffer the last one grew. */
+static void
+writer_restart(writer *w)
+{
+    yajl_gen_clear(w->g);
+    yajl_gen_reset(w->g, NULL);
+    w->failed = 0;
+}
+
+
 static void
 writer_check(writer *w, yajl_gen_status st)
 {
@@ -1413,35 +1506,24 @@ static char *
 writer_finish(writer *w, json_arena *out, size_t *len)
 {
     const unsigned char  *buf;
-    char                 *p;
 
     writer_check(w, yajl_gen_get_buf(w->g, &buf, len));
 
-    p = w->failed ? NULL : json_arena_strndup(out, (const char *) buf, *len);
-
-    yajl_gen_free(w->g);
-
-    return p;
+    return w->failed ? NULL : json_arena_strndup(out, (const char *) buf, *len);
 }
 
 
 static char *
-encode_record(json_arena *out, const facts *f, size_t *len)
+encode_record(writer *w, json_arena *out, const facts *f, size_t *len)
 {
-    writer  w;
     char   *record;
     int     full;
 
     for (full = 1; full >= 0; full--) {
-        w.failed = 0;
-        w.g = yajl_gen_alloc(NULL);
-        if (w.g == NULL) {
-            return NULL;
-        }
+        writer_restart(w);
+        write_record(w, f, full);
 
-        write_record(&w, f, full);
-
-        record = writer_finish(&w, out, len);
+        record = writer_finish(w, out, len);
 
         if (record == NULL || *len <= ACTION_RECORD_MAX) {
             return record;
@@ -1454,23 +1536,18 @@ encode_record(json_arena *out, const facts *f, size_t *len)
 
 /* The value of the customer map ({P}:customers): {"email":..,"name":..}. */
 static char *
-encode_customer(json_arena *out, const facts *f)
+encode_customer(writer *w, json_arena *out, const facts *f)
 {
-    writer  w;
     size_t  len;
 
-    w.failed = 0;
-    w.g = yajl_gen_alloc(NULL);
-    if (w.g == NULL) {
-        return NULL;
-    }
+    writer_restart(w);
 
-    writer_check(&w, yajl_gen_map_open(w.g));
-    put_text(&w, "email", f->email);
-    put_text(&w, "name", f->name);
-    writer_check(&w, yajl_gen_map_close(w.g));
+    writer_check(w, yajl_gen_map_open(w->g));
+    put_text(w, "email", f->email);
+    put_text(w, "name", f->name);
+    writer_check(w, yajl_gen_map_close(w->g));
 
-    return writer_finish(&w, out, &len);
+    return writer_finish(w, out, &len);
 }
 
 
@@ -1539,6 +1616,7 @@ normalize(const char *body, size_t len, json_arena *work, json_arena *out, actio
     const json_node  *root, *n;
     facts            *f;
     const char       *why;
+    writer            w;
 
     if (memchr(body, '\0', len) != NULL) {
         return invalid(a, "body contains a NUL byte");
@@ -1621,7 +1699,12 @@ normalize(const char *body, size_t len, json_arena *work, json_arena *out, actio
     read_facts(f, f->object);
 
     a->name = f->action;
-    a->record = encode_record(out, f, &a->record_len);
+
+    if (writer_open(&w, work) != 0) {
+        return invalid(a, "out of memory");
+    }
+
+    a->record = encode_record(&w, out, f, &a->record_len);
     if (a->record == NULL) {
         return invalid(a, "out of memory");
     }
@@ -1646,7 +1729,7 @@ normalize(const char *body, size_t len, json_arena *work, json_arena *out, actio
 
     /* the customer map is keyed by id: an email alone has no place */
     if (f->customer_id.s != NULL && f->email.s != NULL) {
-        a->customer_json = encode_customer(out, f);
+        a->customer_json = encode_customer(&w, out, f);
         if (a->customer_json == NULL) {
             return invalid(a, "out of memory");
         }
