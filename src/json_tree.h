@@ -2,10 +2,12 @@
  * json_tree.h - a JSON body parsed into a tree, for the normalizer.
  *
  * One arena holds every node and string of a parse and is freed at once.
- * The parser refuses nesting deeper than JSON_DEPTH_MAX while it parses (so
- * a body of a million '[' costs nothing) and strings or keys that are not
- * strict UTF-8 (RFC 3629: no overlong forms, no surrogates), which yajl
- * alone would let through. Of duplicate keys, lookups see the first.
+ * The parser takes RFC 8259 JSON (any value at the top, whitespace around
+ * it, nothing else) and refuses nesting deeper than JSON_DEPTH_MAX while it
+ * parses (so a body of a million '[' costs nothing), and strings or keys
+ * that are not strict UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF), nor \u escapes of UTF-16 surrogates that are not
+ * a pair. Of duplicate keys, lookups see the first.
  */
 
 #ifndef JSON_TREE_H
@@ -74,10 +76,15 @@ void json_arena_free(json_arena_chunk *c);
 int json_utf8_valid(const unsigned char *s, size_t len);
 
 /*
- * Parses body[0 .. len - 1] into a tree allocated in ar. Returns the root,
- * or NULL with reason set to one line: "body is not JSON: <yajl's text>",
- * "JSON nesting deeper than 64 levels", "body has a string that is not
- * valid UTF-8" or "out of memory".
+ * Parses body[0 .. len - 1] (body[len] is not read) into a tree allocated
+ * in ar. Strings and keys are unescaped and NUL-terminated; an integer
+ * within +-LLONG_MAX is a JSON_INT, any other number a JSON_NUMBER. Returns
+ * the root, or NULL with reason set to one line that names what was wrong
+ * and where (offsets count from 0):
+ *
+ *   "body is not JSON: invalid escape \q at byte 123" (and the like),
+ *   "body has a string that is not valid UTF-8: overlong form at byte 7",
+ *   "JSON nesting deeper than 64 levels at byte 64" or "out of memory".
  */
 json_node *json_parse(json_arena *ar, const char *body, size_t len,
     char *reason, size_t reason_size);
@@ -105,7 +112,7 @@ int json_nesting_exceeds(const char *s, size_t len, int max);
  * yajl_tree_parse alike) accepts a complete value followed by an
  * unterminated string, "{}\"x", as valid: its lexer waits for more input
  * and the end of the parse never looks back. A text yajl accepted is JSON
- * only if this is 0.
+ * only if this is 0 (json_parse() needs no such check).
  */
 int json_ends_in_string(const char *s, size_t len);
 

@@ -250,14 +250,13 @@ subtest 'bodies that are not UTF-8 or hold NUL bytes (validly signed): 400' => s
     my $id = unique_id('evt');
     my ($tmpl) = event(id => $id, name => 'NAME_HERE');
     my @cases = (
-        # yajl's own check catches the plain cases, ours the subtle ones
-        [ 'invalid UTF-8 in a string',  "Ada \xc3\x28 Lovelace", qr/^body is not JSON: lexical error: invalid bytes in UTF8 string\.$/ ],
-        [ 'a lone continuation byte',   "Ada \x80",             qr/^body is not JSON: lexical error: invalid bytes in UTF8 string\.$/ ],
-        [ 'an overlong form',           "Ada \xc0\xaf",         qr/^body has a string that is not valid UTF-8$/ ],
-        [ 'a UTF-16 surrogate',         "Ada \xed\xa0\x80",     qr/^body has a string that is not valid UTF-8$/ ],
-        [ 'beyond U+10FFFF',            "Ada \xf4\x90\x80\x80", qr/^body has a string that is not valid UTF-8$/ ],
+        [ 'invalid UTF-8 in a string',  "Ada \xc3\x28 Lovelace", qr/^body has a string that is not valid UTF-8: incomplete sequence at byte \d+$/ ],
+        [ 'a lone continuation byte',   "Ada \x80",             qr/^body has a string that is not valid UTF-8: unexpected continuation byte 0x80 at byte \d+$/ ],
+        [ 'an overlong form',           "Ada \xc0\xaf",         qr/^body has a string that is not valid UTF-8: overlong form at byte \d+$/ ],
+        [ 'a UTF-16 surrogate',         "Ada \xed\xa0\x80",     qr/^body has a string that is not valid UTF-8: UTF-16 surrogate at byte \d+$/ ],
+        [ 'beyond U+10FFFF',            "Ada \xf4\x90\x80\x80", qr/^body has a string that is not valid UTF-8: code point past U\+10FFFF at byte \d+$/ ],
         [ 'a raw NUL in a string',      "Ada\0Lovelace",        qr/^body contains a NUL byte$/ ],
-        [ 'a raw control byte',         "Ada\x01Lovelace",      qr/^body is not JSON: lexical error: invalid character inside string\.$/ ],
+        [ 'a raw control byte',         "Ada\x01Lovelace",      qr/^body is not JSON: unescaped control character 0x01 in a string at byte \d+$/ ],
     );
     for my $c (@cases) {
         my ($what, $name, $want) = @$c;
@@ -270,13 +269,13 @@ subtest 'bodies that are not UTF-8 or hold NUL bytes (validly signed): 400' => s
     refused('a NUL before the JSON', post_event($URL, "\0$b", secret => $SECRET),
             qr/^body contains a NUL byte$/, $id);
     refused('invalid UTF-8 outside strings', post_event($URL, "$b\xff", secret => $SECRET),
-            qr/^body is not JSON: parse error: trailing garbage$/, $id);
-    # yajl alone takes a value followed by an unterminated string
+            qr/^body is not JSON: trailing garbage at byte ${\ length $b}$/, $id);
+    # yajl alone took a value followed by an unterminated string
     refused('an unterminated string after the JSON', post_event($URL, "$b\"junk", secret => $SECRET),
-            qr/^body is not JSON: trailing garbage$/, $id);
+            qr/^body is not JSON: trailing garbage at byte ${\ length $b}$/, $id);
     (my $k = $b) =~ s/"customer_name"/"customer_\xc0\xafname"/;
     refused('an overlong form in a key', post_event($URL, $k, secret => $SECRET),
-            qr/^body has a string that is not valid UTF-8$/, $id);
+            qr/^body has a string that is not valid UTF-8: overlong form at byte ${\ index($k, "\xc0")}$/, $id);
     (my $nulid = $b) =~ s/"id":"\Q$id\E"/"id":"evt_\\u0000$id"/;
     isnt($nulid, $b, 'an event id holding \u0000');
     refused('an escaped NUL in the event id', post_event($URL, $nulid, secret => $SECRET),
@@ -288,7 +287,7 @@ subtest 'a nesting bomb of 100,000 [ (validly signed): 400 nesting, fast' => sub
     my $bomb = '[' x 100_000;
     my $r = post_event($URL, $bomb, secret => $SECRET);
     refused('100,000 [', $r, qr/nesting/);
-    is($r->{json}{error}, 'JSON nesting deeper than 64 levels', 'the reason names the limit');
+    is($r->{json}{error}, 'JSON nesting deeper than 64 levels at byte 64', 'the reason names the limit');
     ok($r->{elapsed} < tmo(1), sprintf('answered in %.3f s', $r->{elapsed}));
     my $objs = '{"a":' x 50_000;
     $r = post_event($URL, $objs, secret => $SECRET);
