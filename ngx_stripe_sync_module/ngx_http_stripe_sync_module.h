@@ -145,11 +145,14 @@ struct ngx_http_stripe_sync_redis_s {
     unsigned                      wait_sent:1;
 
     /* the requests of one pass of the event loop, sent as one script call
-       when the pass ends (the flush event, posted) */
+       when the pass ends (the flush event, posted); while a call is in
+       flight, those that come meanwhile wait for its reply and go
+       together (a group commit) */
     ngx_http_stripe_sync_op_t    *pending;
     ngx_http_stripe_sync_op_t    *pending_last;
     size_t                        pending_len;  /* their arguments' bytes */
     ngx_event_t                   flush;
+    ngx_uint_t                    calls;      /* script calls in flight */
 
     unsigned                      found:1;    /* host, port just looked up */
     unsigned                      primary:1;  /* ROLE answered "master" */
@@ -243,6 +246,7 @@ struct ngx_http_stripe_sync_call_s {
     ngx_http_stripe_sync_op_t    *first;
     ngx_uint_t                    n;
     unsigned                      eval:1;     /* resent as EVAL (NOSCRIPT) */
+    unsigned                      sent:1;     /* counted in redis->calls */
     ngx_http_stripe_sync_call_t  *next;       /* free list */
 };
 

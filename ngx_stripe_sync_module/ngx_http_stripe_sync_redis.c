@@ -141,6 +141,7 @@ ngx_http_stripe_sync_redis_connect(ngx_http_stripe_sync_redis_t *redis)
     redis->ac = ac;
     redis->connected = 0;
     redis->auth_queued = 0;
+    redis->calls = 0;
 
     ac->data = redis;
 
@@ -696,7 +697,10 @@ ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
 /*
  * The pass of the event loop is over: its events go out as script calls
  * of up to ENQUEUE_BATCH_MAX events, one per location (the keys' prefix
- * and the ttl are the location's), written at once.
+ * and the ttl are the location's), written at once. While a call is in
+ * flight they wait for its reply instead: under load the next call then
+ * carries everything that came meanwhile, and Redis is woken once for
+ * all of it; when idle nothing waits.
  */
 
 static void
@@ -709,17 +713,22 @@ ngx_http_stripe_sync_redis_flush(ngx_event_t *ev)
     ngx_http_stripe_sync_op_t    *op, *next, *last;
     ngx_http_stripe_sync_call_t  *call;
 
-    op = redis->pending;
-
-    redis->pending = NULL;
-    redis->pending_last = NULL;
-    redis->pending_len = 0;
-
     ac = redis->ac;
 
     usable = ac != NULL
              && !(ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))
              && (redis->sentinels == NULL || redis->primary);
+
+    if (usable && redis->calls > 0) {
+        /* the reply posts this again */
+        return;
+    }
+
+    op = redis->pending;
+
+    redis->pending = NULL;
+    redis->pending_last = NULL;
+    redis->pending_len = 0;
 
     /* connected: write now; connecting: hiredis writes once it is */
     direct = usable && (ac->c.flags & REDIS_CONNECTED);
@@ -901,6 +910,9 @@ ngx_http_stripe_sync_redis_call(redisAsyncContext *ac,
         return NGX_ERROR;
     }
 
+    call->sent = 1;
+    call->first->redis->calls++;
+
     ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_SCRIPT_CALLS, 1);
     ngx_http_stripe_sync_count_redis(NGX_HTTP_STRIPE_SYNC_SCRIPT_EVENTS,
                                      call->n);
@@ -957,6 +969,16 @@ ngx_http_stripe_sync_redis_call_reply(redisAsyncContext *ac, void *r,
     ngx_http_stripe_sync_redis_t  *redis;
 
     redis = call->first->redis;
+
+    if (call->sent) {
+        call->sent = 0;
+        redis->calls--;
+
+        /* the events that waited for this reply go now */
+        if (redis->pending && !redis->flush.posted && !redis->exiting) {
+            ngx_post_event(&redis->flush, &ngx_posted_events);
+        }
+    }
 
     /* the script was flushed from Redis: send it whole, once, with the
        events still waiting for it */

@@ -20,7 +20,7 @@ require_module();
 
 my $SECRET = 'whsec_batch_0123456789';
 
-my $redis = start_redis();
+my $redis = start_redis(debug => 1);
 my $ng = start_nginx(
     workers => 1,
     http => "stripe_sync_redis 127.0.0.1:$redis->{port};
@@ -157,6 +157,47 @@ for my $c (@customers) {
     is(scalar @order, 5, "$c: 5 events");
 }
 
+# --- a group commit: while a call is in flight, the events that come
+#     wait for its reply, then go together ----------------------------------
+
+{
+    my $sleeper = $redis->cmd_nowait('DEBUG', 'SLEEP', 1);
+    ok(wait_until(sub { $redis->stalled(0.2) }, tmo(2)), 'Redis stalled');
+    my $c0 = metric('stripe_sync_redis_script_calls_total');
+    my $e0 = metric('stripe_sync_redis_script_events_total');
+
+    # ten requests 50 ms apart: ten passes of the worker's loop
+    my @g = map { unique_id('evt') } 1 .. 10;
+    my @socks;
+    for my $id (@g) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $ng->port, Proto => 'tcp', Timeout => tmo(5))
+            or die "connect: $!";
+        my $data = raw_post('/hook', event($id, 'cus_G'), secret => $SECRET);
+        syswrite($s, $data) == length $data or die "short write";
+        push @socks, $s;
+        sleep 0.05;
+    }
+    eval { $sleeper->read_reply(tmo(5)) };
+    my @st;
+    for my $s (@socks) {
+        my $buf = '';
+        my $deadline = time + tmo(10);
+        while ($buf !~ /\r\n\r\n.*\}/s && time < $deadline) {
+            IO::Select->new($s)->can_read(1) or next;
+            sysread($s, $buf, 65536, length $buf) or last;
+        }
+        push @st, $buf =~ m{^HTTP/1\.1 (\d+)} ? $1 : 0;
+        close $s;
+    }
+    is_deeply(\@st, [ (200) x 10 ], 'all ten answered 200 after the stall');
+    my $calls = metric('stripe_sync_redis_script_calls_total') - $c0;
+    is(metric('stripe_sync_redis_script_events_total') - $e0, 10,
+       'ten events sent');
+    cmp_ok($calls, '<=', 2, "in two calls ($calls): the first, then the "
+           . 'nine that waited for its reply');
+}
+
 # --- NOSCRIPT: the burst is sent again whole, as EVAL ----------------------
 
 $redis->cmd('SCRIPT', 'FLUSH');
@@ -172,7 +213,7 @@ my ($evals_after) = $redis->cmd('INFO', 'commandstats')
 cmp_ok($evals_after // 0, '>', $evals_before, 'sent as EVAL');
 cmp_ok(($evals_after // 0) - $evals_before, '<', 10,
        'as one call for several events');
-is($redis->queue_len, 30, '30 records in the queue');
+is($redis->queue_len, 40, '40 records in the queue');
 
 # --- a refused call: every event of it answered 503, none acknowledged ----
 
@@ -187,7 +228,7 @@ $redis->cmd('CONFIG', 'SET', 'min-replicas-to-write', '0');
 @res = burst(map { ['/hook', event($_, 'cus_M')] } @m);
 is_deeply([ map { answer($_) } @res ], [ ('queued') x 5 ],
           'retried: all five queued');
-is($redis->queue_len, 35, '35 records in the queue');
+is($redis->queue_len, 45, '45 records in the queue');
 
 # --- the script refuses arguments that do not add up -----------------------
 
