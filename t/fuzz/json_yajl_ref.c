@@ -34,95 +34,11 @@ typedef struct {
 } ref_parser;
 
 
-/* Strict UTF-8 (RFC 3629): yajl lets overlong forms and surrogates by. */
-static int
-ref_utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t    i, k, n;
-    unsigned  c;
-    uint64_t  w;
-
-    i = 0;
-
-    while (i < len) {
-
-        /* ASCII eight bytes at a time: most of what Stripe sends */
-        if (len - i >= 8) {
-            memcpy(&w, s + i, 8);
-            if ((w & 0x8080808080808080ULL) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-
-        c = s[i];
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i <= n) {
-            return 0;
-        }
-
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-        }
-
-        if ((c == 0xe0 && s[i + 1] < 0xa0)         /* overlong */
-            || (c == 0xed && s[i + 1] > 0x9f)      /* a surrogate */
-            || (c == 0xf0 && s[i + 1] < 0x90)      /* overlong */
-            || (c == 0xf4 && s[i + 1] > 0x8f))     /* past U+10FFFF */
-        {
-            return 0;
-        }
-
-        i += n + 1;
-    }
-
-    return 1;
-}
-
-
-static int
-ref_ends_in_string(const char *s, size_t len)
-{
-    size_t  i;
-    int     in_string;
-
-    in_string = 0;
-
-    for (i = 0; i < len; i++) {
-        if (in_string) {
-            if (s[i] == '\\') {
-                i++;
-            } else if (s[i] == '"') {
-                in_string = 0;
-            }
-
-        } else if (s[i] == '"') {
-            in_string = 1;
-        }
-    }
-
-    return in_string;
-}
+/*
+ * UTF-8 and the unclosed string after the value: json_utf8_valid() and
+ * json_ends_in_string() of json_tree.c, which the new parser does not use
+ * (it checks both as it scans), so the oracle stays independent of it.
+ */
 
 
 static json_node *
@@ -220,7 +136,7 @@ ref_on_string(void *ctx, const unsigned char *s, size_t len)
     ref_parser  *p = ctx;
     json_node   *n;
 
-    if (!ref_utf8_valid(s, len)) {
+    if (!json_utf8_valid(s, len)) {
         p->error = "body has a string that is not valid UTF-8";
         return 0;
     }
@@ -247,7 +163,7 @@ ref_on_key(void *ctx, const unsigned char *key, size_t len)
 {
     ref_parser  *p = ctx;
 
-    if (!ref_utf8_valid(key, len)) {
+    if (!json_utf8_valid(key, len)) {
         p->error = "body has a string that is not valid UTF-8";
         return 0;
     }
@@ -358,7 +274,7 @@ json_yajl_ref_parse(json_arena *ar, const char *body, size_t len,
     /* yajl takes `{..}"junk` (an unclosed string after the value) as
        complete: only what follows the top-level container can hide one */
     if (st == yajl_status_ok
-        && ref_ends_in_string(body + p.end, len - p.end))
+        && json_ends_in_string(body + p.end, len - p.end))
     {
         yajl_free(h);
         snprintf(reason, reason_size, "body is not JSON: trailing garbage");
