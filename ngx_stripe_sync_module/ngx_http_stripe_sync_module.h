@@ -232,6 +232,8 @@ struct ngx_http_stripe_sync_op_s {
     ngx_http_request_t           *request;    /* NULL once answered or gone */
     ngx_http_stripe_sync_redis_t *redis;
     ngx_http_stripe_sync_loc_conf_t  *conf;   /* the keys' prefix, the ttl */
+    size_t                        len;        /* its event's part of the
+                                                 call in RESP, at most */
     ngx_event_t                   timer;
     long long                     script_reply;  /* kept for WAIT's */
     ngx_int_t                     wait_replicas;

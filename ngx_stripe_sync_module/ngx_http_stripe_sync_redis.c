@@ -50,6 +50,8 @@ static ngx_int_t ngx_http_stripe_sync_redis_write_auth(
 static void ngx_http_stripe_sync_redis_timer(ngx_event_t *ev);
 
 static void ngx_http_stripe_sync_redis_flush(ngx_event_t *ev);
+static ngx_http_stripe_sync_op_t *ngx_http_stripe_sync_redis_live(
+    ngx_http_stripe_sync_op_t *op, ngx_uint_t *n);
 static ngx_int_t ngx_http_stripe_sync_redis_call(redisAsyncContext *ac,
     ngx_http_stripe_sync_call_t *call);
 static u_char *ngx_http_stripe_sync_resp_arg(u_char *p, u_char *data,
@@ -665,6 +667,7 @@ ngx_http_stripe_sync_redis_send(ngx_http_request_t *r,
     op->request = r;
     op->redis = redis;
     op->conf = sscf;
+    op->len = len;
 
     if (redis->pending) {
         redis->pending_last->next = op;
@@ -724,7 +727,7 @@ ngx_http_stripe_sync_redis_flush(ngx_event_t *ev)
         return;
     }
 
-    op = redis->pending;
+    op = ngx_http_stripe_sync_redis_live(redis->pending, NULL);
 
     redis->pending = NULL;
     redis->pending_last = NULL;
@@ -738,13 +741,6 @@ ngx_http_stripe_sync_redis_flush(ngx_event_t *ev)
     while (op) {
         next = op->next;
 
-        if (op->request == NULL) {
-            /* gone before it was sent: nothing to answer */
-            ngx_http_stripe_sync_op_free(op);
-            op = next;
-            continue;
-        }
-
         call = usable ? ngx_http_stripe_sync_call_get() : NULL;
 
         if (call == NULL) {
@@ -754,24 +750,16 @@ ngx_http_stripe_sync_redis_flush(ngx_event_t *ev)
             continue;
         }
 
-        /* the live ops that follow, of the same location */
+        /* the ops that follow, of the same location */
         call->first = op;
         call->n = 1;
         last = op;
 
-        for (op = next; op && call->n < ENQUEUE_BATCH_MAX; op = next) {
-            next = op->next;
-
-            if (op->request == NULL) {
-                ngx_http_stripe_sync_op_free(op);
-                continue;
-            }
-
-            if (op->conf != call->first->conf) {
-                break;
-            }
-
-            last->next = op;
+        for (op = next;
+             op && op->conf == call->first->conf
+                && call->n < ENQUEUE_BATCH_MAX;
+             op = op->next)
+        {
             last = op;
             call->n++;
         }
@@ -791,6 +779,54 @@ ngx_http_stripe_sync_redis_flush(ngx_event_t *ev)
         /* adds EPOLLOUT only if the socket takes less than all of it */
         redisAsyncHandleWrite(ac);
     }
+}
+
+
+/*
+ * The ops of a list whose requests are still there, in order (n of them,
+ * if asked); the others are freed: gone before their event was sent, or
+ * before it was sent again, they have nothing to answer.
+ */
+
+static ngx_http_stripe_sync_op_t *
+ngx_http_stripe_sync_redis_live(ngx_http_stripe_sync_op_t *op,
+    ngx_uint_t *n)
+{
+    ngx_uint_t                   count;
+    ngx_http_stripe_sync_op_t   *first, *last, *next;
+
+    first = NULL;
+    last = NULL;
+    count = 0;
+
+    for ( /* void */ ; op; op = next) {
+        next = op->next;
+
+        if (op->request == NULL) {
+            ngx_http_stripe_sync_op_free(op);
+            continue;
+        }
+
+        if (last) {
+            last->next = op;
+
+        } else {
+            first = op;
+        }
+
+        last = op;
+        count++;
+    }
+
+    if (last) {
+        last->next = NULL;
+    }
+
+    if (n) {
+        *n = count;
+    }
+
+    return first;
 }
 
 
@@ -831,10 +867,7 @@ ngx_http_stripe_sync_redis_call(redisAsyncContext *ac,
         ctx = ngx_http_get_module_ctx(op->request,
                                       ngx_http_stripe_sync_module);
         nkeys += ctx->nkeys;
-
-        for (i = 0; i < ctx->nkeys + ENQUEUE_EVENT_ARGS; i++) {
-            len += ctx->args[i].len + NGX_INT_T_LEN + 5;
-        }
+        len += op->len;
     }
 
     nklen = ngx_sprintf(numkeys, "%ui", nkeys) - numkeys;
@@ -965,7 +998,7 @@ ngx_http_stripe_sync_redis_call_reply(redisAsyncContext *ac, void *r,
 
     ngx_uint_t                     i;
     redisReply                    *answer;
-    ngx_http_stripe_sync_op_t     *op, *next, *last;
+    ngx_http_stripe_sync_op_t     *op, *next;
     ngx_http_stripe_sync_redis_t  *redis;
 
     redis = call->first->redis;
@@ -989,34 +1022,14 @@ ngx_http_stripe_sync_redis_call_reply(redisAsyncContext *ac, void *r,
         && !redis->exiting
         && !(ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
     {
-        last = NULL;
-        call->n = 0;
+        call->first = ngx_http_stripe_sync_redis_live(call->first,
+                                                       &call->n);
 
-        for (op = call->first; op; op = next) {
-            next = op->next;
-
-            if (op->request == NULL) {
-                ngx_http_stripe_sync_op_free(op);
-                continue;
-            }
-
-            if (last) {
-                last->next = op;
-
-            } else {
-                call->first = op;
-            }
-
-            last = op;
-            call->n++;
-        }
-
-        if (last == NULL) {
+        if (call->first == NULL) {
             ngx_http_stripe_sync_call_free(call);
             return;
         }
 
-        last->next = NULL;
         call->eval = 1;
 
         if (ngx_http_stripe_sync_redis_call(ac, call) == NGX_OK) {
