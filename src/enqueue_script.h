@@ -80,7 +80,7 @@
     "    redis.call('LPUSH', KEYS[1], ARGV[i + 1])\n"                         \
     "    if order then\n"                                                     \
     "      redis.call('RPUSH', order, ARGV[i + 4])\n"                         \
-    "      redis.call('EXPIRE', order, 604800)\n"                             \
+    "      redis.call('EXPIRE', order, '604800')\n"                           \
     "    end\n"                                                               \
     "    queued = queued + 1\n"                                               \
     "    res[#res + 1] = 1\n"                                                 \
