@@ -23,7 +23,7 @@ static ngx_table_elt_t *ngx_http_stripe_sync_signature(ngx_http_request_t *r,
     ngx_uint_t *count);
 static ngx_int_t ngx_http_stripe_sync_accepts(
     ngx_http_stripe_sync_loc_conf_t *sscf, action *a, const char **why);
-static ngx_int_t ngx_http_stripe_sync_key(ngx_http_request_t *r,
+static ngx_int_t ngx_http_stripe_sync_event_key(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *prefix, u_char *name, size_t len);
 static ngx_int_t ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
     ngx_http_stripe_sync_ctx_t *ctx, ngx_http_stripe_sync_loc_conf_t *sscf);
@@ -406,26 +406,26 @@ ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
     a = &ctx->action;
     arg = ctx->args;
 
-    if (ngx_http_stripe_sync_key(r, arg++, &sscf->key_seen,
-                                 ctx->event_id.data, ctx->event_id.len)
+    if (ngx_http_stripe_sync_event_key(r, arg++, &sscf->key_seen,
+                                       ctx->event_id.data, ctx->event_id.len)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (a->once_key
-        && ngx_http_stripe_sync_key(r, arg++, &sscf->key_once,
-                                    (u_char *) a->once_key,
-                                    ngx_strlen(a->once_key))
+        && ngx_http_stripe_sync_event_key(r, arg++, &sscf->key_once,
+                                          (u_char *) a->once_key,
+                                          ngx_strlen(a->once_key))
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (a->order_key
-        && ngx_http_stripe_sync_key(r, arg++, &sscf->key_order,
-                                    (u_char *) a->order_key,
-                                    ngx_strlen(a->order_key))
+        && ngx_http_stripe_sync_event_key(r, arg++, &sscf->key_order,
+                                          (u_char *) a->order_key,
+                                          ngx_strlen(a->order_key))
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -449,9 +449,9 @@ ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
         arg++;
 
     } else {
-        ngx_str_null(arg);
+        ngx_str_set(arg, "");       /* not NULL: it is copied into the call */
         arg++;
-        ngx_str_null(arg);
+        ngx_str_set(arg, "");
         arg++;
     }
 
@@ -461,10 +461,11 @@ ngx_http_stripe_sync_enqueue(ngx_http_request_t *r,
 }
 
 
-/* prefix + name, from the request's pool */
+/* an event's key: the location's key prefix + name, from the request's
+   pool (the prefixes themselves are built at configuration, module.c) */
 
 static ngx_int_t
-ngx_http_stripe_sync_key(ngx_http_request_t *r, ngx_str_t *key,
+ngx_http_stripe_sync_event_key(ngx_http_request_t *r, ngx_str_t *key,
     ngx_str_t *prefix, u_char *name, size_t len)
 {
     key->data = ngx_pnalloc(r->pool, prefix->len + len);

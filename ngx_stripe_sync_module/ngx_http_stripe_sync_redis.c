@@ -234,6 +234,7 @@ ngx_http_stripe_sync_redis_close(ngx_http_stripe_sync_redis_t *redis)
 
     redis->pending = NULL;
     redis->pending_last = NULL;
+    redis->pending_len = 0;
 
     if (redis->sentinels) {
         ngx_http_stripe_sync_sentinel_close(redis);
