@@ -202,6 +202,7 @@ webhook_next(provider *p, op_exec *x, http_request *req)
     }
 
     t = (long long) time(NULL);
+    memset(&secret, 0, sizeof(secret));     /* not prepared */
     secret.data = (const unsigned char *) c->provider_secret;
     secret.len = strlen(c->provider_secret);
 

@@ -575,10 +575,9 @@ stripe_sig_sign(const stripe_sig_secret *secret, int64_t t,
     const unsigned char *body, size_t body_len,
     char hex[STRIPE_SIG_HEX_LEN + 1])
 {
-    int            n, rc;
+    int            n;
     size_t         i;
     char           t_buf[STRIPE_SIG_T_MAX + 1];
-    SHA256_CTX     inner, outer;
     unsigned char  digest[STRIPE_SIG_DIGEST_LEN];
 
     hex[0] = '\0';
@@ -589,18 +588,9 @@ stripe_sig_sign(const stripe_sig_secret *secret, int64_t t,
 
     n = snprintf(t_buf, sizeof(t_buf), "%lld", (long long) t);
 
-    /* callers fill only data and len: the prepared state is not read */
-    rc = stripe_sig_hmac_key(secret->data, secret->len, &inner, &outer);
-
-    if (rc == 0) {
-        rc = stripe_sig_hmac(&inner, &outer, t_buf, (size_t) n, body,
-                             body_len, digest);
-    }
-
-    OPENSSL_cleanse(&inner, sizeof(inner));
-    OPENSSL_cleanse(&outer, sizeof(outer));
-
-    if (rc != 0) {
+    if (stripe_sig_secret_hmac(secret, t_buf, (size_t) n, body, body_len,
+                               digest) != 0)
+    {
         return -1;
     }
 

@@ -106,7 +106,8 @@ stripe_sig_status stripe_sig_verify(const char *header, size_t header_len,
 /*
  * Computes the v1 signature of body at timestamp t with secret, as 64
  * lowercase hex digits plus a NUL into hex (used by "stripe-sync send" and
- * the tests). Reads only data and len: the key is derived at each call.
+ * the tests). Like a check, it uses the prepared states when the secret
+ * has them, else keys the HMAC from data and len.
  */
 int stripe_sig_sign(const stripe_sig_secret *secret, int64_t t,
     const unsigned char *body, size_t body_len,

@@ -828,6 +828,21 @@ test_secret_positions(void)
 }
 
 
+/* run twice: with the vector's secret as given, then prepared */
+static void
+verification_tests(void)
+{
+    test_vector();
+    test_several_v1();
+    test_rotation();
+    test_tolerance();
+    test_refusals();
+    test_mismatch();
+    test_no_secret();
+    test_raw_timestamp();
+}
+
+
 int
 main(void)
 {
@@ -839,14 +854,7 @@ main(void)
         return tap_done();
     }
 
-    test_vector();
-    test_several_v1();
-    test_rotation();
-    test_tolerance();
-    test_refusals();
-    test_mismatch();
-    test_no_secret();
-    test_raw_timestamp();
+    verification_tests();
     test_sign();
 
     /* the same again, as the module checks: every secret prepared */
@@ -860,14 +868,7 @@ main(void)
     vector_key = &prepared;
     prepared_round = 1;
 
-    test_vector();
-    test_several_v1();
-    test_rotation();
-    test_tolerance();
-    test_refusals();
-    test_mismatch();
-    test_no_secret();
-    test_raw_timestamp();
+    verification_tests();
 
     stripe_sig_secret_wipe(&prepared);
     vector_key = &vector_secret;
