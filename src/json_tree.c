@@ -29,23 +29,12 @@
 #define HIGHS        0x8080808080808080ULL
 
 
-void *
-json_arena_alloc(json_arena *ar, size_t n)
+/* a new chunk for n bytes (a multiple of ARENA_ALIGN) */
+static void *
+json_arena_grow(json_arena *ar, size_t n)
 {
     json_arena_chunk  *c;
     size_t        size;
-
-    if (n > SIZE_MAX / 2) {
-        return NULL;
-    }
-
-    n = (n + ARENA_ALIGN - 1) & ~((size_t) ARENA_ALIGN - 1);
-    c = ar->head;
-
-    if (c != NULL && c->size - c->used >= n) {
-        c->used += n;
-        return c->data + c->used - n;
-    }
 
     size = n > ar->chunk ? n : ar->chunk;
 
@@ -68,6 +57,36 @@ json_arena_alloc(json_arena *ar, size_t n)
     }
 
     return c->data;
+}
+
+
+/* n bytes from the chunk being filled, or from a new one (the parser's
+   hot path: inline) */
+static inline void *
+json_take(json_arena *ar, size_t n)
+{
+    json_arena_chunk  *c;
+
+    n = (n + ARENA_ALIGN - 1) & ~((size_t) ARENA_ALIGN - 1);
+    c = ar->head;
+
+    if (c != NULL && c->size - c->used >= n) {
+        c->used += n;
+        return c->data + c->used - n;
+    }
+
+    return json_arena_grow(ar, n);
+}
+
+
+void *
+json_arena_alloc(json_arena *ar, size_t n)
+{
+    if (n > SIZE_MAX / 2) {
+        return NULL;
+    }
+
+    return json_take(ar, n);
 }
 
 
@@ -298,24 +317,6 @@ json_skip_ws(const unsigned char *c, const unsigned char *end)
     }
 
     return c;
-}
-
-
-/* n bytes from the chunk being filled; json_arena_alloc() for the rest */
-static inline void *
-json_take(json_arena *ar, size_t n)
-{
-    json_arena_chunk  *c;
-
-    n = (n + ARENA_ALIGN - 1) & ~((size_t) ARENA_ALIGN - 1);
-    c = ar->head;
-
-    if (c != NULL && c->size - c->used >= n) {
-        c->used += n;
-        return c->data + c->used - n;
-    }
-
-    return json_arena_alloc(ar, n);
 }
 
 
@@ -829,6 +830,25 @@ json_is_digit(const unsigned char *c, const unsigned char *end)
 }
 
 
+/* past the run of digits at c; NULL with the reason set when there is none
+   (where: where in the number they were wanted) */
+static const unsigned char *
+json_digits(json_parser *p, const unsigned char *c, const char *where)
+{
+    if (!json_is_digit(c, p->end)) {
+        json_error(p, NOT_JSON "no digit %s at byte %zu", where,
+                   json_offset(p, c));
+        return NULL;
+    }
+
+    do {
+        c++;
+    } while (json_is_digit(c, p->end));
+
+    return c;
+}
+
+
 /*
  * The number at s, added to the tree: a JSON_INT when it is an integer
  * within +-LLONG_MAX (the consumer's yajl cannot read -2^63 back), else a
@@ -870,18 +890,12 @@ json_number(json_parser *p, const unsigned char *s)
     }
 
     if (c < end && *c == '.') {
-        c++;
         integer = 0;
 
-        if (!json_is_digit(c, end)) {
-            json_error(p, NOT_JSON "no digit after '.' in a number at byte "
-                       "%zu", json_offset(p, c));
+        c = json_digits(p, c + 1, "after '.' in a number");
+        if (c == NULL) {
             return NULL;
         }
-
-        do {
-            c++;
-        } while (json_is_digit(c, end));
     }
 
     if (c < end && (*c == 'e' || *c == 'E')) {
@@ -892,15 +906,10 @@ json_number(json_parser *p, const unsigned char *s)
             c++;
         }
 
-        if (!json_is_digit(c, end)) {
-            json_error(p, NOT_JSON "no digit in the exponent of a number at "
-                       "byte %zu", json_offset(p, c));
+        c = json_digits(p, c, "in the exponent of a number");
+        if (c == NULL) {
             return NULL;
         }
-
-        do {
-            c++;
-        } while (json_is_digit(c, end));
     }
 
     n = json_add(p, JSON_NUMBER);
