@@ -1128,20 +1128,6 @@ static const unsigned char  json_escape[256] = {
 };
 
 
-static int
-writer_open(writer *w, json_arena *work)
-{
-    w->ar = work;
-    w->len = 0;
-    w->size = WRITER_SIZE;
-    w->comma = 0;
-    w->failed = 0;
-    w->buf = json_arena_alloc(work, WRITER_SIZE);
-
-    return w->buf != NULL ? 0 : -1;
-}
-
-
 /* A new document, in the buffer the last one grew. */
 static void
 writer_restart(writer *w)
@@ -1149,6 +1135,18 @@ writer_restart(writer *w)
     w->len = 0;
     w->comma = 0;
     w->failed = 0;
+}
+
+
+static int
+writer_open(writer *w, json_arena *work)
+{
+    writer_restart(w);
+    w->ar = work;
+    w->size = WRITER_SIZE;
+    w->buf = json_arena_alloc(work, WRITER_SIZE);
+
+    return w->buf != NULL ? 0 : -1;
 }
 
 
@@ -1350,6 +1348,23 @@ put_name(writer *w, text t)
 }
 
 
+/* n bytes as they are, after the comma a value needs; comma as in
+   writer_end() */
+static void
+put_raw(writer *w, const char *s, size_t n, int comma)
+{
+    char  *p;
+
+    p = writer_begin(w, n);
+    if (p == NULL) {
+        return;
+    }
+
+    memcpy(p, s, n);
+    writer_end(w, p + n, comma);
+}
+
+
 static void
 put_key(writer *w, const char *key)
 {
@@ -1361,9 +1376,8 @@ put_key(writer *w, const char *key)
 static void
 put_number(writer *w, long long v)
 {
-    char                digits[24], *p, *q;
+    char                digits[24], *q;
     unsigned long long  u;
-    size_t              n;
 
     q = digits + sizeof(digits);
     u = v < 0 ? 0 - (unsigned long long) v : (unsigned long long) v;
@@ -1377,15 +1391,7 @@ put_number(writer *w, long long v)
         *--q = '-';
     }
 
-    n = digits + sizeof(digits) - q;
-
-    p = writer_begin(w, n);
-    if (p == NULL) {
-        return;
-    }
-
-    memcpy(p, q, n);
-    writer_end(w, p + n, 1);
+    put_raw(w, q, digits + sizeof(digits) - q, 1);
 }
 
 
@@ -1393,15 +1399,7 @@ put_number(writer *w, long long v)
 static void
 put_begin(writer *w, char c)
 {
-    char  *p;
-
-    p = writer_begin(w, 1);
-    if (p == NULL) {
-        return;
-    }
-
-    *p++ = c;
-    writer_end(w, p, 0);
+    put_raw(w, &c, 1, 0);
 }
 
 
@@ -1441,26 +1439,12 @@ put_int(writer *w, const char *key, opt_int v)
 static void
 put_bool(writer *w, const char *key, int b)
 {
-    const char  *s;
-    size_t       n;
-    char        *p;
-
     if (b < 0) {
         return;
     }
 
     put_key(w, key);
-
-    s = b ? "true" : "false";
-    n = b ? 4 : 5;
-
-    p = writer_begin(w, n);
-    if (p == NULL) {
-        return;
-    }
-
-    memcpy(p, s, n);
-    writer_end(w, p + n, 1);
+    put_raw(w, b ? "true" : "false", b ? 4 : 5, 1);
 }
 
 
