@@ -14,10 +14,7 @@
 #include <string.h>
 
 #include "json_tree.h"
-
-
-json_node *json_yajl_ref_parse(json_arena *ar, const char *body, size_t len,
-    char *reason, size_t reason_size);
+#include "json_yajl_ref.h"
 
 
 static unsigned

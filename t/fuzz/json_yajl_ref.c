@@ -15,10 +15,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "json_tree.h"
-
-
-json_node *json_yajl_ref_parse(json_arena *ar, const char *body, size_t len,
-    char *reason, size_t reason_size);
+#include "json_yajl_ref.h"
 
 
 typedef struct {
@@ -32,13 +29,6 @@ typedef struct {
     yajl_handle     handle;
     size_t          end;        /* offset past the top-level container */
 } ref_parser;
-
-
-/*
- * UTF-8 and the unclosed string after the value: json_utf8_valid() and
- * json_ends_in_string() of json_tree.c, which the new parser does not use
- * (it checks both as it scans), so the oracle stays independent of it.
- */
 
 
 static json_node *
@@ -136,6 +126,8 @@ ref_on_string(void *ctx, const unsigned char *s, size_t len)
     ref_parser  *p = ctx;
     json_node   *n;
 
+    /* json_utf8_valid(), json_ends_in_string(): json_tree.c's, which its
+       parser does not call, so the oracle stays independent of it */
     if (!json_utf8_valid(s, len)) {
         p->error = "body has a string that is not valid UTF-8";
         return 0;
