@@ -7,7 +7,9 @@
 #   make test-valgrind  the integration tests with nginx under memcheck
 #   make fuzz       libFuzzer runs (FUZZ_SECONDS each)
 #   make run        Redis + nginx with the module on 127.0.0.1:8080
-#   make bench      benchmarks (bench/), not tests
+#   make bench      benchmarks (bench/), not tests; bench-deps adds what
+#                   they need beyond deps (node and npm for the Node peer
+#                   and the fake provider, procps for pgrep)
 #   make bench-flood  good requests' latency under a bad-signature flood
 #   make deb        Debian packages in build/deb/ (docs/packaging.md)
 
@@ -65,7 +67,9 @@ DEB_PACKAGES  = build-essential dpkg-dev nginx nginx-dev libssl-dev \
                 valgrind wrk curl libnginx-mod-http-echo \
                 debhelper lintian
 
-.PHONY: bench-consume bench-micro bench-flood chaos install uninstall all module tool unit deps test test-unit test-integration test-asan \
+BENCH_PACKAGES = nodejs procps
+
+.PHONY: bench-deps bench-consume bench-micro bench-flood chaos install uninstall all module tool unit deps test test-unit test-integration test-asan \
         test-valgrind fuzz fuzz-short run bench clean deb
 
 all: module tool unit
@@ -111,18 +115,30 @@ $(BUILD)/t/unit-%: t/unit/%.c $(wildcard t/unit/*.h) $(LIB)
 	$(CC) $(XCFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 # Idempotent: installs only what is missing.
+# $(call apt_install,PACKAGES,EXTRA): apt-get install those of PACKAGES
+# not installed; EXTRA is shell that may add to $$missing
+define apt_install
+missing=""; for p in $(1); do \
+    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+done; \
+$(2) \
+if [ -n "$$missing" ]; then \
+    echo "installing:$$missing"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends $$missing; \
+else \
+    echo "$@: all Debian packages present"; \
+fi
+endef
+
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	        apt-get install -y -qq --no-install-recommends $$missing; \
-	else \
-	    echo "deps: all Debian packages present"; \
-	fi
+	@$(call apt_install,$(DEB_PACKAGES),)
+
+# npm: a command, not a package name to ask for, since NodeSource's
+# nodejs brings its own npm and conflicts with Debian's
+bench-deps: deps
+	@$(call apt_install,$(BENCH_PACKAGES),command -v npm >/dev/null || missing="$$missing npm";)
 
 test: deps all fuzz-short
 	prove $(addprefix ./,$(UNIT_BINS)) t/
@@ -216,23 +232,23 @@ uninstall:
 run: deps module tool
 	t/run-stack
 
-bench: module tool
+bench: bench-deps module tool
 	bench/run
 
-bench-consume: tool
+bench-consume: bench-deps tool
 	bench/consume
 
-bench-micro: module
+bench-micro: bench-deps module
 	bench/normalize
 	bench/ingest
 
 # issue 6: 10,000 bad signatures must not slow good requests by more than 2x
 # (docs/reliability.md); bench/flood --help for its options
-bench-flood: module
+bench-flood: bench-deps module
 	bench/flood
 
 # the fault-injection run of docs/reliability.md (CHAOS_EVENTS, CHAOS_SEED)
-chaos: module tool
+chaos: bench-deps module tool
 	bench/chaos
 
 # Debian packages (docs/packaging.md), built by debhelper from a copy of
