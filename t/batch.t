@@ -139,15 +139,13 @@ cmp_ok($calls, '<=', 8, "in a few script calls ($calls for 46 events)");
 cmp_ok($calls, '>=', 2, 'at least one per location');
 
 is($redis->queue_len, 20, '20 records in the queue');
-my $oq = $redis->cmd('LLEN', '{other}:queue');
-is($oq, 6, "6 in the other prefix's queue");
-my $stats = { @{ $redis->cmd('HGETALL', '{stripe_sync}:stats') } };
+is($redis->queue_len(prefix => 'other'), 6, "6 in the other prefix's queue");
+my $stats = $redis->hgetall($redis->key('stats'));
 is($stats->{ingest_queued}, 20, 'stats: 20 queued');
 is($stats->{ingest_duplicate}, 20, 'stats: 20 duplicates');
 
 # each customer's order list is the order its records were queued in
-my @queued = reverse map { json_decode($_) } @{ $redis->cmd('LRANGE',
-    '{stripe_sync}:queue', 0, -1) };
+my @queued = @{ $redis->queue };
 for my $c (@customers) {
     my @in_queue = map { $_->{id} } grep { ($_->{customer}{id} // '') eq $c }
                    @queued;
