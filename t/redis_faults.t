@@ -69,8 +69,15 @@ my $ng = start_nginx(
              location = /hook-unix {
                  stripe_sync_redis unix:$ux->{unixsocket};
                  stripe_sync; stripe_sync_secret $SECRET;
-             }");
+             }
+             location = /status { stripe_sync_status; }");
 my $post = hook($ng);
+
+# events the workers sent to Redis in script calls, so far
+sub events_sent {
+    my $m = parse_prometheus(http_get($ng->url('/status'))->{content});
+    return $m->{stripe_sync_redis_script_events_total} // 0;
+}
 
 my $res = $post->(event(unique_id('evt')));
 is($res->{status}, 200, 'Redis up: 200') or diag_response($res, $ng);
@@ -125,6 +132,7 @@ is(count_in_queue($redis, $e1), 1, 'queued once');
 
 {
     my $mark = $ng->error_log_mark;
+    my $sent0 = events_sent();
     my $sleeper = $redis->cmd_nowait('DEBUG', 'SLEEP', 1);
     ok(wait_until(sub { $redis->stalled(0.2) }, tmo(2)), 'Redis stalled');
     my @gone = map { unique_id('evt') } 1 .. 5;
@@ -147,6 +155,9 @@ is(count_in_queue($redis, $e1), 1, 'queued once');
     my $in = grep { $_ == 1 } @count;
     ok(!(grep { $_ > 1 } @count), "hung-up events: none queued twice "
        . "($in of 5 queued)");
+    is(events_sent() - $sent0, $in + 1,
+       'what went to Redis is what was queued: the dropped ones were never '
+       . 'sent');
     my @a = $ng->alerts($mark);
     ok(!@a, 'no [alert]') or diag(join "\n", @a);
 }
